@@ -1,0 +1,39 @@
+"""Process-wide model cache: each model loads once, lazily, on first use, under a lock.
+
+An ``lru_cache`` alone can run a slow loader twice when two threads ask at once; here each
+model has its own lock, so loading one model never blocks callers of another.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_models: dict[str, object] = {}
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def get_model(key: str, loader: Callable[[], T]) -> T:
+    """Return the model cached under ``key``, calling ``loader`` the first time only."""
+    try:
+        return _models[key]  # type: ignore[return-value]
+    except KeyError:
+        pass
+    with _lock_for(key):
+        if key not in _models:
+            _models[key] = loader()
+        return _models[key]  # type: ignore[return-value]
+
+
+def loaded_models() -> set[str]:
+    """The keys of the models this process has loaded so far."""
+    return set(_models)

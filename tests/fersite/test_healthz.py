@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+from unittest import mock
+
+import pytest
+from django.conf import LazySettings
+from django.db import OperationalError
+from django.test import Client
+
+
+@pytest.mark.django_db
+def test_it_reports_database_channel_layer_and_models(client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+    assert body["channel_layer"]["ok"] is True
+    keys = {weight["key"]: weight for weight in body["models"]["weights"]}
+    assert keys["emotion"]["present"] is True
+    assert keys["mtcnn"]["present"] is True
+    assert keys["realesrgan"]["present"] is True
+
+
+@pytest.mark.django_db
+def test_it_uses_redis_when_the_test_command_starts_it(client: Client) -> None:
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("REDIS_URL is not set: run the suite through scripts/test.sh")
+    body = client.get("/healthz").json()
+    assert body["channel_layer"] == {"ok": True, "backend": "RedisChannelLayer"}
+
+
+@pytest.mark.django_db
+def test_it_answers_503_when_the_database_is_unreachable(client: Client) -> None:
+    with mock.patch(
+        "fersite.health.connection.cursor", side_effect=OperationalError("connection refused")
+    ):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["database"]["ok"] is False
+    # The public answer names the kind of failure, never the connection details.
+    assert body["database"]["error"] == "OperationalError"
+
+
+@pytest.mark.django_db
+def test_it_reports_degraded_when_the_channel_layer_fails(
+    client: Client, settings: LazySettings
+) -> None:
+    # Nothing listens on port 1: the Redis layer cannot connect.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["channel_layer"]["ok"] is False

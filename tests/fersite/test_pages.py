@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+
+
+@pytest.mark.django_db
+def test_the_home_page_explains_the_app_and_leads_to_the_upload_page(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "seven emotions" in html
+    assert 'href="/analyze/"' in html
+    for label in ("Analyze", "Camera", "Archive", "Log in"):
+        assert f">{label}<" in html
+    assert "0.1.0" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/analyze/", "/camera/", "/accounts/login/"])
+def test_pages_load_no_asset_from_another_host(client: Client, path: str) -> None:
+    html = client.get(path).content.decode()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources, "the page should reference its own assets"
+    external = [url for url in sources if re.match(r"^(https?:)?//", url)]
+    assert external == []
+
+
+@pytest.mark.django_db
+def test_static_assets_are_served_by_the_app(client: Client) -> None:
+    response = client.get("/static/site/site.css")
+    assert response.status_code == 200
+    assert b"--accent" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+def test_the_archive_requires_login(client: Client) -> None:
+    response = client.get("/archive/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_staff_see_the_admin_link_and_others_do_not(client: Client, alice: User) -> None:
+    client.force_login(alice)
+    assert 'href="/admin/"' not in client.get("/").content.decode()
+    alice.is_staff = True
+    alice.save()
+    assert 'href="/admin/"' in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_api_docs_are_served_without_a_cdn(client: Client) -> None:
+    html = client.get("/api/docs/").content.decode()
+    assert "swagger" in html.lower()
+    assert "cdn" not in html.lower()
