@@ -1,0 +1,134 @@
+"""Finding faces the way a person expects: every face, in photos of any size and in tight crops.
+
+Detectors work best on faces of a middling size with some background around them. So the image
+is scaled for the detector (large photos down, tiny crops up) and boxes are mapped back; when
+nothing is found, the image is framed with a plain border and searched again, because archives
+of tightly cropped faces are a common input that detectors miss. A small, face-shaped picture
+in which still nothing is found is analysed whole, and the result says so.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from analysis.ml.types import Box, DetectedFace, FaceDetector, Landmarks, RGBImage
+
+# Detection runs on a copy whose longer side is at most this: faces stay large enough for
+# MTCNN (its smallest is 20 px) while the cost of its image pyramid stays bounded.
+MAX_DETECTION_SIDE = 1024
+# Tiny images are scaled up to this longer side first, so their face is not below MTCNN's
+# smallest size once framed.
+MIN_DETECTION_SIDE = 320
+# The border added around a picture that may be a tight face crop, as a share of its long side.
+FRAME_BORDER = 0.3
+# A picture no larger than this, and roughly face-shaped, is taken as one face crop.
+MAX_FACE_CROP_SIDE = 256
+FACE_CROP_ASPECT = (0.5, 2.0)
+# Two detections overlapping more than this are the same face.
+DUPLICATE_IOU = 0.5
+
+
+def find_faces(
+    image: RGBImage, detector: FaceDetector, *, allow_whole_image: bool = True
+) -> list[DetectedFace]:
+    """All faces in ``image``, left to right, in the image's own pixel coordinates."""
+    height, width = image.shape[:2]
+    scale = _detection_scale(width, height)
+    work = image if scale == 1.0 else _resize(image, scale)
+
+    faces = _detect_mapped(detector, work, scale=scale, offset=0, how="detected")
+    if not faces:
+        border = round(FRAME_BORDER * max(work.shape[:2]))
+        framed = _frame(work, border)
+        faces = _detect_mapped(detector, framed, scale=scale, offset=border, how="framed")
+    faces = [face for face in (_clip(face, width, height) for face in faces) if face is not None]
+    if not faces and allow_whole_image and looks_like_a_face_crop(width, height):
+        faces = [
+            DetectedFace(
+                box=Box(0, 0, width, height), score=0.0, detector=detector.name, how="whole_image"
+            )
+        ]
+    return sorted(_deduplicate(faces), key=lambda face: (face.box.x, face.box.y))
+
+
+def looks_like_a_face_crop(width: int, height: int) -> bool:
+    low, high = FACE_CROP_ASPECT
+    return max(width, height) <= MAX_FACE_CROP_SIDE and low <= height / width <= high
+
+
+def _detection_scale(width: int, height: int) -> float:
+    longest = max(width, height)
+    if longest > MAX_DETECTION_SIDE:
+        return MAX_DETECTION_SIDE / longest
+    if longest < MIN_DETECTION_SIDE:
+        return MIN_DETECTION_SIDE / longest
+    return 1.0
+
+
+def _resize(image: RGBImage, scale: float) -> RGBImage:
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=interpolation))
+
+
+def _frame(image: RGBImage, border: int) -> RGBImage:
+    # A flat border in the picture's mean colour: it adds no edges a detector could mistake
+    # for features, unlike replicated or mirrored borders.
+    mean = [int(v) for v in image.reshape(-1, 3).mean(axis=0)]
+    framed = cv2.copyMakeBorder(
+        image, border, border, border, border, cv2.BORDER_CONSTANT, value=mean
+    )
+    return np.ascontiguousarray(framed)
+
+
+def _detect_mapped(
+    detector: FaceDetector, image: RGBImage, *, scale: float, offset: int, how: str
+) -> list[DetectedFace]:
+    def back(x: float, y: float) -> tuple[float, float]:
+        return ((x - offset) / scale, (y - offset) / scale)
+
+    mapped = []
+    for face in detector.detect(image):
+        x, y = back(face.box.x, face.box.y)
+        box = Box(round(x), round(y), round(face.box.w / scale), round(face.box.h / scale))
+        landmarks = None
+        if face.landmarks is not None:
+            marks = face.landmarks
+            landmarks = Landmarks(
+                back(*marks.left_eye),
+                back(*marks.right_eye),
+                back(*marks.nose),
+                back(*marks.mouth_left),
+                back(*marks.mouth_right),
+            )
+        mapped.append(
+            DetectedFace(
+                box=box, score=face.score, detector=face.detector, landmarks=landmarks, how=how
+            )
+        )
+    return mapped
+
+
+def _clip(face: DetectedFace, width: int, height: int) -> DetectedFace | None:
+    box = face.box
+    x1, y1 = max(0, box.x), max(0, box.y)
+    x2, y2 = min(width, box.x + box.w), min(height, box.y + box.h)
+    if x2 - x1 < 4 or y2 - y1 < 4:
+        return None
+    return DetectedFace(
+        box=Box(x1, y1, x2 - x1, y2 - y1),
+        score=face.score,
+        detector=face.detector,
+        landmarks=face.landmarks,
+        how=face.how,
+    )
+
+
+def _deduplicate(faces: list[DetectedFace]) -> list[DetectedFace]:
+    kept: list[DetectedFace] = []
+    for face in sorted(faces, key=lambda f: -f.score):
+        if all(face.box.iou(other.box) <= DUPLICATE_IOU for other in kept):
+            kept.append(face)
+    return kept

@@ -1,0 +1,139 @@
+"""Decoding uploaded bytes into an upright RGB array, refusing what should not be decoded.
+
+The format is read from the bytes (never from the file name), the pixel count is checked from
+the header before any pixel is decoded, and EXIF orientation is applied so that boxes are in
+the coordinates a person sees.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from analysis.ml.types import RGBImage
+
+ACCEPTED_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP"}
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+class ImageError(ValueError):
+    """An upload that cannot be analysed; ``code`` is the API's error code."""
+
+    code = "invalid_image"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidImage(ImageError):
+    code = "invalid_image"
+
+
+class ImageTooLarge(ImageError):
+    code = "image_too_large"
+
+
+class FileTooLarge(ImageError):
+    code = "file_too_large"
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: RGBImage
+    format: str
+    exif_rotated: bool
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DecodedImage:
+    """Decode JPEG, PNG, WebP or BMP bytes into an upright RGB image.
+
+    Raises FileTooLarge, ImageTooLarge or InvalidImage, each with a message for a person.
+    """
+    if len(data) > max_bytes:
+        raise FileTooLarge(
+            f"The file is {len(data) / 1_048_576:.1f} MB; the limit is "
+            f"{max_bytes / 1_048_576:.0f} MB."
+        )
+    if not data:
+        raise InvalidImage("The file is empty.")
+    try:
+        # Our pixel limit below is checked on the header alone; Pillow's own check still
+        # refuses the most extreme headers here, before anything is decoded.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(
+            f"The image has far too many pixels; the limit is {max_pixels / 1e6:.0f} megapixels."
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImage(
+            "The file is not an image this app can read (JPEG, PNG, WebP or BMP)."
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage("The image is damaged or truncated and cannot be decoded.") from exc
+    fmt = ACCEPTED_FORMATS.get(image.format or "")
+    if fmt is None:
+        raise InvalidImage(f"{image.format} images are not supported; use JPEG, PNG, WebP or BMP.")
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels."
+        )
+    if width < 1 or height < 1:
+        raise InvalidImage("The image has no pixels.")
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InvalidImage("The image is damaged or truncated and cannot be decoded.") from exc
+    rotated = upright.size != image.size or _orientation(image) not in (None, 1)
+    return DecodedImage(pixels=_to_rgb(upright), format=fmt, exif_rotated=rotated)
+
+
+def _orientation(image: Image.Image) -> int | None:
+    try:
+        value = image.getexif().get(0x0112)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return int(value) if value is not None else None
+
+
+def _to_rgb(image: Image.Image) -> RGBImage:
+    """RGB pixels; transparency is flattened onto white, as a viewer would show it."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    elif image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grayscale: scale to 8 bits instead of clipping.
+        array = np.asarray(image, dtype=np.float64)
+        peak = float(array.max()) or 1.0
+        image = Image.fromarray((array * (255.0 / peak)).astype(np.uint8))
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def encode_jpeg(pixels: RGBImage, *, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()

@@ -1,0 +1,136 @@
+"""Values passed between the parts of the pipeline: frozen dataclasses and role Protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+# The order of the API and of every array of scores in this package.
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+RGBImage = npt.NDArray[np.uint8]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in pixels of the upright image: left, top, width, height."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def center(self) -> Point:
+        return (self.x + self.w / 2, self.y + self.h / 2)
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+    def iou(self, other: Box) -> float:
+        left, top = max(self.x, other.x), max(self.y, other.y)
+        right = min(self.x + self.w, other.x + other.w)
+        bottom = min(self.y + self.h, other.y + other.h)
+        inter = max(0, right - left) * max(0, bottom - top)
+        union = self.w * self.h + other.w * other.h - inter
+        return inter / union if union else 0.0
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """The five MTCNN landmarks, in pixels: the eyes as seen in the image, nose, mouth corners."""
+
+    left_eye: Point
+    right_eye: Point
+    nose: Point
+    mouth_left: Point
+    mouth_right: Point
+
+    def as_list(self) -> list[list[float]]:
+        points = (self.left_eye, self.right_eye, self.nose, self.mouth_left, self.mouth_right)
+        return [[round(x, 1), round(y, 1)] for x, y in points]
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """A face found by a detector. ``how`` tells how it was found (see detection.find_faces)."""
+
+    box: Box
+    score: float
+    detector: str
+    landmarks: Landmarks | None = None
+    how: str = "detected"
+
+
+@dataclass(frozen=True)
+class EmotionScores:
+    """Probabilities of the 7 emotions averaged over the passes, with their spread."""
+
+    probabilities: dict[str, float]
+    spread: dict[str, float]
+    passes: int
+    agreement: float
+
+    @property
+    def dominant(self) -> str:
+        return max(self.probabilities, key=self.probabilities.__getitem__)
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.dominant]
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Whether a face can be read well, and if not, why."""
+
+    verdict: str  # "reliable" or "uncertain"
+    reasons: tuple[str, ...]
+    face_size: int
+    sharpness: float
+    yaw: float | None
+    roll: float | None
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    index: int
+    face: DetectedFace
+    emotions: EmotionScores
+    quality: Quality
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    width: int
+    height: int
+    detector: str
+    passes: int
+    faces: tuple[FaceResult, ...]
+    notes: tuple[str, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+
+
+class FaceDetector(Protocol):
+    """Finds faces in an RGB image."""
+
+    name: str
+
+    def detect(self, image: RGBImage) -> list[DetectedFace]: ...
+
+
+class EmotionClassifier(Protocol):
+    """Scores a batch of aligned grayscale faces (N x S x S, values in [0, 255]).
+
+    Returns N x 7 probabilities in the order of EMOTIONS.
+    """
+
+    name: str
+    input_size: int
+
+    def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...

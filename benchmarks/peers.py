@@ -1,0 +1,33 @@
+"""Plain ``fer``, called the way a user of that library would, as the peer of our pipeline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared" / "testdata"
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def plain_fer(*, mtcnn: bool) -> Any:
+    """fer's FER class with its defaults (TFLite model), with Haar or with MTCNN."""
+    if mtcnn:
+        from analysis.ml import torchvision_compat
+
+        # fer imports facenet-pytorch, which imports torchvision: see torchvision_compat.
+        torchvision_compat.install()
+    from fer.fer import FER
+
+    return FER(mtcnn=mtcnn)
+
+
+def fer_faces(detector: Any, rgb: np.ndarray) -> list[dict[str, Any]]:
+    """fer's detect_emotions on an RGB image (fer expects OpenCV's BGR order)."""
+    result: list[dict[str, Any]] = detector.detect_emotions(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return result
