@@ -21,12 +21,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.peers import SHARED, fer_faces, plain_fer  # noqa: E402
-
-from analysis.ml import models  # noqa: E402
-from analysis.ml.images import decode_image  # noqa: E402
-from analysis.ml.pipeline import analyse  # noqa: E402
-from analysis.ml.types import EMOTIONS, RGBImage  # noqa: E402
+from analysis.ml import models
+from analysis.ml.images import decode_image
+from analysis.ml.pipeline import analyse
+from analysis.ml.types import EMOTIONS, RGBImage
+from benchmarks.peers import SHARED, fer_faces, plain_fer
 
 Predictor = Callable[[RGBImage], str | None]
 

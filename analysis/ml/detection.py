@@ -22,6 +22,9 @@ MAX_DETECTION_SIDE = 1024
 MIN_DETECTION_SIDE = 320
 # The border added around a picture that may be a tight face crop, as a share of its long side.
 FRAME_BORDER = 0.3
+# The framed search is for pictures a face fills: what it finds must cover this share of the
+# picture, or it is a false face on a picture that simply has none (a cat, a texture).
+MIN_FRAMED_FACE_SHARE = 0.2
 # A picture no larger than this, and roughly face-shaped, is taken as one face crop.
 MAX_FACE_CROP_SIDE = 256
 FACE_CROP_ASPECT = (0.5, 2.0)
@@ -41,7 +44,11 @@ def find_faces(
     if not faces:
         border = round(FRAME_BORDER * max(work.shape[:2]))
         framed = _frame(work, border)
-        faces = _detect_mapped(detector, framed, scale=scale, offset=border, how="framed")
+        faces = [
+            face
+            for face in _detect_mapped(detector, framed, scale=scale, offset=border, how="framed")
+            if face.box.w * face.box.h >= MIN_FRAMED_FACE_SHARE * width * height
+        ]
     faces = [face for face in (_clip(face, width, height) for face in faces) if face is not None]
     if not faces and allow_whole_image and looks_like_a_face_crop(width, height):
         faces = [

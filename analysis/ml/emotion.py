@@ -54,5 +54,6 @@ class MiniXceptionClassifier:
     def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         batch = (faces[..., np.newaxis] / 127.5 - 1.0).astype(np.float32)
         with self._lock:
-            scores = self._model(batch, training=False)
+            # The network's single input is named; a one-item list matches its structure.
+            scores = self._model([batch], training=False)
         return np.asarray(scores, dtype=np.float32)[:, _TO_API_ORDER]

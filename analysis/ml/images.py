@@ -68,11 +68,7 @@ def decode_image(
 
     Raises FileTooLarge, ImageTooLarge or InvalidImage, each with a message for a person.
     """
-    if len(data) > max_bytes:
-        raise FileTooLarge(
-            f"The file is {len(data) / 1_048_576:.1f} MB; the limit is "
-            f"{max_bytes / 1_048_576:.0f} MB."
-        )
+    check_file_size(len(data), max_bytes=max_bytes)
     if not data:
         raise InvalidImage("The file is empty.")
     try:
@@ -109,6 +105,14 @@ def decode_image(
         raise InvalidImage("The image is damaged or truncated and cannot be decoded.") from exc
     rotated = upright.size != image.size or _orientation(image) not in (None, 1)
     return DecodedImage(pixels=_to_rgb(upright), format=fmt, exif_rotated=rotated)
+
+
+def check_file_size(size: int, *, max_bytes: int) -> None:
+    """Raise FileTooLarge for a file of ``size`` bytes over the limit."""
+    if size > max_bytes:
+        raise FileTooLarge(
+            f"The file is {size / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.0f} MB."
+        )
 
 
 def _orientation(image: Image.Image) -> int | None:

@@ -26,8 +26,9 @@ def test_the_home_page_renders_in_chromium_and_leads_to_analysis(
     page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=True)
     assert failed == []
 
+    # The analysis page asks an anonymous visitor to log in first, then comes back.
     page.get_by_role("link", name="Analyze a photo").click()
-    page.wait_for_url(live_server.url + "/analyze/")
+    page.wait_for_url(live_server.url + "/accounts/login/?next=/analyze/")
 
 
 def test_the_navigation_folds_into_a_menu_on_a_phone(page: Any, live_server: Any) -> None:

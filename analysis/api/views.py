@@ -1,0 +1,119 @@
+"""POST /api/v1/analyze and POST /api/v1/detect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analysis import services
+from analysis.ml.images import check_file_size
+from analysis.ml.models import DETECTORS
+from analysis.ml.tta import MAX_PASSES
+from fersite.api_errors import ServiceUnavailable
+
+
+def read_upload(upload: UploadedFile[bytes]) -> bytes:
+    """The upload's bytes, refusing one over the limit without reading all of it."""
+    limit = settings.UPLOAD_MAX_BYTES
+    if upload.size is not None:
+        check_file_size(upload.size, max_bytes=limit)
+    upload.seek(0)
+    data: bytes = upload.read(limit + 1)
+    return data
+
+
+class FaceIndexesField(serializers.Field):  # type: ignore[type-arg]
+    """Face positions as a list or as a comma-separated string ("0,2")."""
+
+    def to_internal_value(self, data: Any) -> list[int]:
+        items = data if isinstance(data, list) else str(data).split(",")
+        try:
+            indexes = sorted({int(str(item).strip()) for item in items if str(item).strip()})
+        except ValueError as exc:
+            raise serializers.ValidationError("Give face numbers as integers, e.g. 0,2.") from exc
+        if any(index < 0 for index in indexes):
+            raise serializers.ValidationError("Face numbers start at 0.")
+        return indexes
+
+    def to_representation(self, value: list[int]) -> list[int]:
+        return value
+
+
+class AnalyzeApi(APIView):
+    """Find every face of an image and score the 7 emotions, averaged over TTA passes."""
+
+    parser_classes = (MultiPartParser, FormParser)
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        image = serializers.FileField(allow_empty_file=True)
+        detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
+        tta = serializers.IntegerField(min_value=1, max_value=MAX_PASSES, default=10)
+        enhance = serializers.ChoiceField(choices=services.ENHANCERS, default="none")
+        save = serializers.BooleanField(default=False)  # type: ignore[assignment]
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        faces = FaceIndexesField(required=False)
+        annotate = serializers.BooleanField(default=False)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data["save"]:
+            raise serializers.ValidationError(
+                {"save": ["Saving to the archive is not available in this version yet."]}
+            )
+        try:
+            analysis = services.analysis_run(
+                data=read_upload(data["image"]),
+                detector=data["detector"],
+                passes=data["tta"],
+                enhance=data["enhance"],
+                select=data.get("faces"),
+                annotated=data["annotate"],
+            )
+        except services.EnhancementUnavailable as exc:
+            raise ServiceUnavailable(str(exc), code="enhancement_unavailable") from exc
+        return Response(services.result_to_dict(analysis, include_image=data["annotate"]))
+
+
+class DetectApi(APIView):
+    """Find the faces of an image (boxes and landmarks), left to right, without scoring them."""
+
+    parser_classes = (MultiPartParser, FormParser)
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        image = serializers.FileField(allow_empty_file=True)
+        detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        detection = services.faces_detect(
+            data=read_upload(data["image"]), detector=data["detector"]
+        )
+        return Response(
+            {
+                "image": {
+                    "width": detection.image.width,
+                    "height": detection.image.height,
+                    "format": detection.image.format,
+                    "exif_rotated": detection.image.exif_rotated,
+                },
+                "detector": detection.detector,
+                "faces": [
+                    services.face_to_dict(face, index) for index, face in enumerate(detection.faces)
+                ],
+                "timings_ms": {"detect": detection.millis},
+            }
+        )

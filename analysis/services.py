@@ -1,0 +1,171 @@
+"""Analysing images: the one entry point used by the page, the API, the camera and the archive.
+
+Views and consumers parse their input, call these functions, and serialize what they return
+with :func:`result_to_dict`; none of them touches the models directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from analysis.ml import models, pipeline
+from analysis.ml.annotate import annotate
+from analysis.ml.images import DecodedImage, decode_image, encode_jpeg
+from analysis.ml.types import AnalysisResult, DetectedFace, FaceResult
+
+logger = logging.getLogger(__name__)
+
+ENHANCERS = ("none", "gfpgan", "realesrgan")
+
+
+class EnhancementUnavailable(RuntimeError):
+    """The requested enhancement cannot run here (missing weights); the message says why."""
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """An analysed upload: the decoded image, the result, and the annotated picture (JPEG)."""
+
+    image: DecodedImage
+    result: AnalysisResult
+    enhance: str
+    annotated_jpeg: bytes | None
+
+
+@dataclass(frozen=True)
+class Detection:
+    image: DecodedImage
+    faces: list[DetectedFace]
+    detector: str
+    millis: float
+
+
+def image_decode(*, data: bytes) -> DecodedImage:
+    """Decode an upload with the configured limits; raises analysis.ml.images.ImageError."""
+    return decode_image(
+        data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.IMAGE_MAX_PIXELS
+    )
+
+
+def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
+    """Find the faces of an uploaded image, left to right, without scoring them."""
+    image = image_decode(data=data)
+    model = models.detector(detector, threads=settings.ML_THREADS)
+    started = time.perf_counter()
+    faces = pipeline.detect(image.pixels, model)
+    millis = round((time.perf_counter() - started) * 1000, 1)
+    return Detection(image=image, faces=faces, detector=model.name, millis=millis)
+
+
+def analysis_run(
+    *,
+    data: bytes,
+    detector: str = "auto",
+    passes: int = 10,
+    enhance: str = "none",
+    select: Sequence[int] | None = None,
+    annotated: bool = True,
+) -> Analysis:
+    """Decode, detect, score the faces of an uploaded image, and draw the result.
+
+    ``select`` keeps only the faces at these positions of the left-to-right order that
+    :func:`faces_detect` gives for the same image and detector.
+    """
+    if enhance not in ENHANCERS:
+        raise ValueError(f"Unknown enhancement {enhance!r}")
+    if enhance != "none":
+        raise EnhancementUnavailable(
+            f"Face enhancement ({enhance}) is not available in this version of the app; "
+            "analyse with enhance=none."
+        )
+    started = time.perf_counter()
+    image = image_decode(data=data)
+    decode_ms = round((time.perf_counter() - started) * 1000, 1)
+    result = pipeline.analyse(
+        image.pixels,
+        detector=models.detector(detector, threads=settings.ML_THREADS),
+        classifier=models.emotion_classifier(threads=settings.ML_THREADS),
+        passes=passes,
+        select=select,
+    )
+    result.timings_ms["decode"] = decode_ms
+    jpeg = encode_jpeg(annotate(image.pixels, result.faces)) if annotated else None
+    return Analysis(image=image, result=result, enhance=enhance, annotated_jpeg=jpeg)
+
+
+def models_warm_up() -> None:
+    """Load the detector and the classifier now, and run them once, instead of on first use."""
+    import numpy as np
+
+    started = time.perf_counter()
+    blank = np.full((64, 64, 3), 128, dtype=np.uint8)
+    pipeline.analyse(
+        blank,
+        detector=models.detector("auto", threads=settings.ML_THREADS),
+        classifier=models.emotion_classifier(threads=settings.ML_THREADS),
+        passes=1,
+    )
+    logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
+
+
+def face_to_dict(face: DetectedFace, index: int) -> dict[str, Any]:
+    return {
+        "index": index,
+        "box": face.box.as_list(),
+        "score": round(face.score, 4),
+        "detector": face.detector,
+        "found_by": face.how,
+        "landmarks": face.landmarks.as_list() if face.landmarks else None,
+    }
+
+
+def face_result_to_dict(face: FaceResult) -> dict[str, Any]:
+    quality = face.quality
+    return {
+        **face_to_dict(face.face, face.index),
+        "emotions": face.emotions.probabilities,
+        "dominant_emotion": face.emotions.dominant,
+        "confidence": face.emotions.confidence,
+        "spread": face.emotions.spread,
+        "agreement": face.emotions.agreement,
+        "quality": {
+            "verdict": quality.verdict,
+            "reasons": list(quality.reasons),
+            "face_size": quality.face_size,
+            "sharpness": quality.sharpness,
+            "yaw": quality.yaw,
+            "roll": quality.roll,
+        },
+    }
+
+
+def result_to_dict(analysis: Analysis, *, include_image: bool = False) -> dict[str, Any]:
+    """The API's JSON for an analysis (see DESIGN.md): faces left to right."""
+    result = analysis.result
+    body: dict[str, Any] = {
+        "image": {
+            "width": result.width,
+            "height": result.height,
+            "format": analysis.image.format,
+            "exif_rotated": analysis.image.exif_rotated,
+        },
+        "faces": [face_result_to_dict(face) for face in result.faces],
+        "analysis_id": None,
+        "detector": result.detector,
+        "passes": result.passes,
+        "enhance": analysis.enhance,
+        "notes": list(result.notes),
+        "models": result.models,
+        "timings_ms": result.timings_ms,
+    }
+    if include_image and analysis.annotated_jpeg is not None:
+        encoded = base64.b64encode(analysis.annotated_jpeg).decode("ascii")
+        body["annotated_image"] = f"data:image/jpeg;base64,{encoded}"
+    return body

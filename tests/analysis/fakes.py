@@ -1,0 +1,63 @@
+"""Stand-ins that follow the ML Protocols, for tests that are about the code around the models."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from analysis.ml.types import EMOTIONS, Box, DetectedFace, RGBImage
+
+
+class FakeDetector:
+    """Reports the given boxes (in the coordinates of the image it is shown), or, when
+    ``only_if_framed`` is set, a face only once the picture has been framed with a border."""
+
+    name = "fake"
+
+    def __init__(self, boxes: list[Box] | None = None, *, only_if_framed: bool = False) -> None:
+        self.boxes = boxes or []
+        self.only_if_framed = only_if_framed
+        self.calls: list[tuple[int, int]] = []
+
+    def detect(self, image: RGBImage) -> list[DetectedFace]:
+        height, width = image.shape[:2]
+        self.calls.append((width, height))
+        if self.only_if_framed:
+            if len(self.calls) == 1:
+                return []
+            # The face fills the middle of the framed picture.
+            return [
+                DetectedFace(Box(width // 4, height // 4, width // 2, height // 2), 0.99, "fake")
+            ]
+        return [DetectedFace(box, 0.99, "fake") for box in self.boxes]
+
+
+class FakeClassifier:
+    """Scores every crop with fixed probabilities; with ``alternating``, one crop happy and the
+    next sad, so that the passes over a face disagree."""
+
+    name = "fake-classifier"
+    input_size = 64
+
+    def __init__(
+        self, probabilities: dict[str, float] | None = None, *, alternating: bool = False
+    ) -> None:
+        self.probabilities = probabilities or {
+            "angry": 0.1,
+            "disgust": 0.02,
+            "fear": 0.08,
+            "happy": 0.5,
+            "neutral": 0.2,
+            "sad": 0.05,
+            "surprise": 0.05,
+        }
+        self.alternating = alternating
+        self.batches: list[int] = []
+
+    def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        self.batches.append(len(faces))
+        row = np.array([self.probabilities[e] for e in EMOTIONS], dtype=np.float32)
+        scores = np.tile(row, (len(faces), 1))
+        if self.alternating:
+            scores[1::2] = np.roll(scores[1::2], 2, axis=1)
+        return scores

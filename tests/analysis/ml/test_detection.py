@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.ml.detection import find_faces
+from analysis.ml.types import Box
+from tests.analysis.fakes import FakeDetector
+
+
+def _image(width: int, height: int) -> np.ndarray:
+    return np.full((height, width, 3), 120, dtype=np.uint8)
+
+
+def test_faces_come_left_to_right_in_image_coordinates() -> None:
+    detector = FakeDetector([Box(300, 40, 80, 80), Box(20, 50, 90, 90)])
+    faces = find_faces(_image(400, 300), detector)
+    assert [face.box for face in faces] == [Box(20, 50, 90, 90), Box(300, 40, 80, 80)]
+    assert all(face.how == "detected" for face in faces)
+
+
+def test_a_large_photo_is_detected_on_a_smaller_copy_and_boxes_are_mapped_back() -> None:
+    detector = FakeDetector([Box(100, 100, 200, 200)])
+    faces = find_faces(_image(4096, 2048), detector)
+    assert detector.calls == [(1024, 512)]
+    assert faces[0].box == Box(400, 400, 800, 800)
+
+
+def test_a_tight_crop_is_framed_and_searched_again() -> None:
+    detector = FakeDetector(only_if_framed=True)
+    faces = find_faces(_image(400, 400), detector)
+    assert len(detector.calls) == 2
+    # The face found in the framed picture, mapped back and clipped to the original picture.
+    assert faces[0].how == "framed"
+    assert faces[0].box.x >= 0
+    assert faces[0].box.x + faces[0].box.w <= 400
+
+
+def test_a_small_face_shaped_picture_with_no_face_found_is_analysed_whole() -> None:
+    faces = find_faces(_image(64, 80), FakeDetector([]))
+    assert len(faces) == 1
+    assert faces[0].how == "whole_image"
+    assert faces[0].box == Box(0, 0, 64, 80)
+
+
+def test_a_photo_with_no_face_gives_no_face() -> None:
+    assert find_faces(_image(600, 400), FakeDetector([])) == []
+    # A thin strip is not a face crop either, however small.
+    assert find_faces(_image(200, 30), FakeDetector([])) == []
+
+
+def test_overlapping_detections_count_once() -> None:
+    detector = FakeDetector([Box(10, 10, 100, 100), Box(12, 12, 100, 100)])
+    assert len(find_faces(_image(400, 300), detector)) == 1

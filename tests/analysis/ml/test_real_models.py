@@ -1,0 +1,85 @@
+"""The real detector and classifier on real photographs (slow: marked ml)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.ml import models
+from analysis.ml.images import decode_image
+from analysis.ml.pipeline import analyse, detect
+
+pytestmark = pytest.mark.ml
+
+
+def _pixels(path: Path):  # type: ignore[no-untyped-def]
+    return decode_image(path.read_bytes()).pixels
+
+
+def test_the_face_counts_of_the_scenes(testdata: Path) -> None:
+    expected = json.loads((testdata / "expected.json").read_text())
+    detector = models.detector("auto")
+    counted = {
+        name: len(detect(_pixels(testdata / name), detector))
+        for name, value in expected.items()
+        if "faces" in value
+    }
+    assert counted == {name: v["faces"] for name, v in expected.items() if "faces" in v}
+
+
+@pytest.mark.parametrize("name", ["no_face_coffee.jpg", "cat_chelsea.jpg"])
+@pytest.mark.parametrize("detector", ["auto", "haar", "mtcnn"])
+def test_no_false_faces_on_pictures_without_people(
+    testdata: Path, name: str, detector: str
+) -> None:
+    assert detect(_pixels(testdata / "scenes" / name), models.detector(detector)) == []
+
+
+def test_the_exif_rotated_photo_gives_the_same_box_as_the_upright_one(testdata: Path) -> None:
+    detector = models.detector("auto")
+    upright = detect(_pixels(testdata / "scenes" / "single_large.jpg"), detector)
+    rotated = detect(_pixels(testdata / "scenes" / "single_exif_rotated.jpg"), detector)
+    assert len(upright) == len(rotated) == 1
+    assert upright[0].box.iou(rotated[0].box) > 0.95
+
+
+def test_nearly_every_tightly_cropped_face_is_found(testdata: Path) -> None:
+    folder = testdata / "faces"
+    with (folder / "labels.csv").open(newline="") as handle:
+        files = [row["file"] for row in csv.DictReader(handle)]
+    detector = models.detector("auto")
+    found = sum(bool(detect(_pixels(folder / name), detector)) for name in files)
+    assert found / len(files) >= 0.99
+
+
+def test_a_smiling_face_is_happy_with_probabilities_that_sum_to_one(testdata: Path) -> None:
+    result = analyse(
+        _pixels(testdata / "scenes" / "astronaut.png"),
+        detector=models.detector("auto"),
+        classifier=models.emotion_classifier(),
+        passes=10,
+    )
+    assert len(result.faces) == 1
+    face = result.faces[0]
+    assert face.emotions.dominant == "happy"
+    assert face.emotions.confidence > 0.6
+    assert sum(face.emotions.probabilities.values()) == pytest.approx(1.0, abs=0.01)
+    assert face.emotions.passes == 10
+    # Ten different views never score exactly alike: the spread is reported and non-zero.
+    assert 0 < max(face.emotions.spread.values()) < 0.5
+    assert face.face.landmarks is not None
+
+
+def test_both_faces_of_the_couple_are_scored_left_to_right(testdata: Path) -> None:
+    result = analyse(
+        _pixels(testdata / "scenes" / "couple.jpg"),
+        detector=models.detector("mtcnn"),
+        classifier=models.emotion_classifier(),
+        passes=4,
+    )
+    boxes = [face.face.box for face in result.faces]
+    assert len(boxes) == 2
+    assert boxes[0].x < boxes[1].x

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from analysis.ml import models as ml_models
+from analysis.ml.types import Box
+from tests.analysis.fakes import FakeClassifier, FakeDetector
+
+ERROR_CODES = {"invalid image": "invalid_image", "image too large": "image_too_large"}
+
+
+@pytest.fixture
+def api(alice: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(alice)
+    return client
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeDetector:
+    detector = FakeDetector([Box(300, 40, 120, 120), Box(20, 50, 100, 100)])
+    monkeypatch.setattr(ml_models, "detector", lambda name, threads=2: detector)
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda threads=2: FakeClassifier())
+    return detector
+
+
+def _post(api: APIClient, path: Path, url: str = "/api/v1/analyze", **fields: str):  # type: ignore[no-untyped-def]
+    with path.open("rb") as handle:
+        return api.post(url, {"image": handle, **fields}, format="multipart")
+
+
+@pytest.mark.django_db
+def test_it_answers_the_documented_shape(api: APIClient, testdata: Path, fake_models: None) -> None:
+    response = _post(api, testdata / "scenes" / "astronaut.png")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["image"] == {"width": 512, "height": 512, "format": "PNG", "exif_rotated": False}
+    assert body["analysis_id"] is None
+    assert [face["box"] for face in body["faces"]] == [[20, 50, 100, 100], [300, 40, 120, 120]]
+    for face in body["faces"]:
+        assert list(face["emotions"]) == [
+            "angry",
+            "disgust",
+            "fear",
+            "happy",
+            "neutral",
+            "sad",
+            "surprise",
+        ]
+        assert sum(face["emotions"].values()) == pytest.approx(1, abs=0.01)
+        assert face["dominant_emotion"] == "happy"
+        assert face["confidence"] == face["emotions"]["happy"]
+        assert face["quality"]["verdict"] in {"reliable", "uncertain"}
+    assert body["passes"] == 10
+    assert "annotated_image" not in body
+
+
+@pytest.mark.django_db
+def test_it_analyses_only_the_chosen_faces_and_can_return_the_annotated_image(
+    api: APIClient, testdata: Path, fake_models: None
+) -> None:
+    response = _post(
+        api, testdata / "scenes" / "astronaut.png", faces="1", tta="3", annotate="true"
+    )
+    body = response.json()
+    assert [face["index"] for face in body["faces"]] == [1]
+    assert body["passes"] == 3
+    assert body["annotated_image"].startswith("data:image/jpeg;base64,")
+
+
+@pytest.mark.django_db
+def test_detect_returns_boxes_without_scores(
+    api: APIClient, testdata: Path, fake_models: None
+) -> None:
+    body = _post(api, testdata / "scenes" / "astronaut.png", url="/api/v1/detect").json()
+    assert [face["index"] for face in body["faces"]] == [0, 1]
+    assert "emotions" not in body["faces"][0]
+
+
+@pytest.mark.django_db
+def test_every_bad_file_gets_its_error_and_the_server_keeps_serving(
+    api: APIClient, testdata: Path, fake_models: None
+) -> None:
+    expected = json.loads((testdata / "expected.json").read_text())
+    bad = {name: ERROR_CODES[v["error"]] for name, v in expected.items() if "error" in v}
+    for url in ("/api/v1/analyze", "/api/v1/detect"):
+        for name, code in bad.items():
+            response = _post(api, testdata / name, url=url)
+            assert response.status_code == 400, name
+            assert response.json()["error"]["code"] == code, name
+            assert response.json()["error"]["message"]
+            assert api.get("/healthz").status_code == 200
+    response = _post(api, testdata / "bad" / "webp_named.jpg")
+    assert response.status_code == 200
+    assert response.json()["image"]["format"] == "WebP"
+
+
+@pytest.mark.django_db
+def test_an_upload_over_the_limit_is_refused(
+    api: APIClient,
+    settings,
+    tmp_path: Path,
+    fake_models: None,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.UPLOAD_MAX_BYTES = 1000
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8" + b"\x00" * 5000)
+    response = _post(api, big)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "file_too_large"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"tta": "0"}, "tta"),
+        ({"tta": "21"}, "tta"),
+        ({"detector": "yolo"}, "detector"),
+        ({"enhance": "sharpen"}, "enhance"),
+        ({"faces": "one"}, "faces"),
+    ],
+)
+def test_invalid_options_get_a_validation_error(
+    api: APIClient, testdata: Path, fake_models: None, fields: dict[str, str], field: str
+) -> None:
+    response = _post(api, testdata / "scenes" / "astronaut.png", **fields)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["fields"]
+
+
+@pytest.mark.django_db
+def test_a_missing_image_is_a_validation_error(api: APIClient) -> None:
+    response = api.post("/api/v1/analyze", {"tta": "3"}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"image": ["No file was submitted."]}
+
+
+@pytest.mark.django_db
+def test_an_enhancement_without_weights_answers_503_with_a_reason(
+    api: APIClient, testdata: Path, fake_models: None
+) -> None:
+    response = _post(api, testdata / "scenes" / "astronaut.png", enhance="gfpgan")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "enhancement_unavailable"
+
+
+@pytest.mark.django_db
+def test_anonymous_clients_get_no_analysis(testdata: Path) -> None:
+    response = _post(APIClient(), testdata / "scenes" / "astronaut.png")
+    assert response.status_code in (401, 403)
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+def test_a_token_authenticates(alice: User, testdata: Path, fake_models: None) -> None:
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice).key}")
+    assert _post(client, testdata / "scenes" / "astronaut.png").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.ml
+def test_the_real_models_through_the_api(api: APIClient, testdata: Path) -> None:
+    response = _post(api, testdata / "scenes" / "couple.jpg", tta="4")
+    body = response.json()
+    assert response.status_code == 200
+    assert len(body["faces"]) == 2
+    assert body["models"] == {"detector": "mtcnn", "emotion": "fer-mini-xception"}

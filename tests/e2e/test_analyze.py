@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.ml, pytest.mark.django_db(transaction=True)]
+
+
+def test_upload_select_faces_analyse_and_download_the_json(
+    signed_in_page: Any, live_server: Any, testdata: Path, tmp_path: Path
+) -> None:
+    page = signed_in_page
+    page.goto(live_server.url + "/analyze/")
+    page.set_input_files("#image-input", str(testdata / "scenes" / "couple.jpg"))
+
+    # Both faces appear boxed, numbered and selected.
+    boxes = page.locator(".face-box")
+    boxes.first.wait_for(timeout=60_000)
+    assert boxes.count() == 2
+    assert page.locator(".face-box.is-selected").count() == 2
+    assert page.locator("#faces-summary").inner_text().startswith("2 faces found")
+
+    # Leave the second face out, use 4 passes, analyse.
+    page.locator(".face-box[data-index='1']").click()
+    assert page.locator(".face-box.is-selected").count() == 1
+    page.locator("#tta").fill("4")
+    page.get_by_role("button", name="Analyze selected faces").click()
+
+    result = page.locator(".face-result")
+    result.first.wait_for(timeout=60_000)
+    assert result.count() == 1
+    assert result.first.locator("h3").inner_text() == "Face 1"
+    assert result.first.locator(".bar-row").count() == 7
+    assert page.locator("#annotated").get_attribute("src").startswith("data:image/jpeg")
+    (REPO_ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(REPO_ROOT / "docs" / "screenshots" / "analyze.png"), full_page=True)
+
+    with page.expect_download() as download_info:
+        page.locator("#download-json").click()
+    saved = tmp_path / "result.json"
+    download_info.value.save_as(saved)
+    body = json.loads(saved.read_text())
+    assert body["passes"] == 4
+    assert [face["index"] for face in body["faces"]] == [0]
+    assert sum(body["faces"][0]["emotions"].values()) == pytest.approx(1, abs=0.01)
+
+    # Re-run with other options without choosing the file again.
+    page.locator("#tta").fill("2")
+    page.locator(".face-box[data-index='1']").click()
+    page.get_by_role("button", name="Analyze selected faces").click()
+    page.wait_for_function("document.querySelectorAll('.face-result').length === 2")
+
+
+def test_a_bad_file_shows_the_error_and_the_page_stays_usable(
+    signed_in_page: Any, live_server: Any, testdata: Path
+) -> None:
+    page = signed_in_page
+    page.goto(live_server.url + "/analyze/")
+    page.set_input_files("#image-input", str(testdata / "bad" / "truncated.jpg"))
+    error = page.locator("#error")
+    error.wait_for(state="visible", timeout=30_000)
+    assert "damaged or truncated" in error.inner_text()
+    page.set_input_files("#image-input", str(testdata / "scenes" / "astronaut.png"))
+    page.locator(".face-box").first.wait_for(timeout=60_000)
+    assert not error.is_visible()
+
+
+def test_the_analysis_page_needs_a_login(page: Any, live_server: Any) -> None:
+    page.goto(live_server.url + "/analyze/")
+    assert "/accounts/login/" in page.url
