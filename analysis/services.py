@@ -101,17 +101,14 @@ def analysis_run(
 
 
 def models_warm_up() -> None:
-    """Load the detector and the classifier now, and run them once, instead of on first use."""
+    """Load the detectors and the classifier now, and run them once, instead of on first use."""
     import numpy as np
 
     started = time.perf_counter()
-    blank = np.full((64, 64, 3), 128, dtype=np.uint8)
-    pipeline.analyse(
-        blank,
-        detector=models.detector("auto", threads=settings.ML_THREADS),
-        classifier=models.emotion_classifier(threads=settings.ML_THREADS),
-        passes=1,
-    )
+    blank = np.full((320, 320, 3), 128, dtype=np.uint8)
+    for name in ("haar", "mtcnn"):
+        pipeline.detect(blank, models.detector(name, threads=settings.ML_THREADS))
+    models.emotion_classifier(threads=settings.ML_THREADS).warm_up()
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
 
 

@@ -14,6 +14,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from camera.routing import websocket_urlpatterns  # noqa: E402
+from fersite.warmup import start_warm_up  # noqa: E402
+
+start_warm_up()
 
 application = ProtocolTypeRouter(
     {

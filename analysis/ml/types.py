@@ -134,3 +134,6 @@ class EmotionClassifier(Protocol):
     input_size: int
 
     def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+
+    def warm_up(self) -> None:
+        """Do the one-time work (graph compilation) now rather than on the first request."""

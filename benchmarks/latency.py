@@ -1,0 +1,192 @@
+"""Latency of POST /api/v1/analyze (tta=10) against a running server, beside plain fer in-process.
+
+Usage: .venv/bin/python benchmarks/latency.py [--url URL --token TOKEN] [--runs N]
+
+Without --url it starts a Daphne server itself on a free port (SQLite in a temporary folder,
+models warmed at start) and creates a user and an API token for the run. Plain fer runs in this
+process on the same images, with Haar and with MTCNN. It prints p50 and p95 in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from analysis.ml.images import decode_image
+from benchmarks.peers import REPO_ROOT, SHARED, fer_faces, plain_fer
+
+ASGI_APP = "fersite.asgi:application"
+IMAGES = {
+    "1 face, 512x512": SHARED / "scenes" / "astronaut.png",
+    "2 faces, 2280x1588": SHARED / "scenes" / "couple.jpg",
+    "1 face, 1536x2048": SHARED / "scenes" / "single_large.jpg",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def local_server() -> Iterator[tuple[str, str]]:
+    """A Daphne server on a free port with a fresh SQLite database, and an API token."""
+    python = str(REPO_ROOT / ".venv" / "bin" / "python")
+    with tempfile.TemporaryDirectory() as folder:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "fersite.settings",
+            "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
+            "MEDIA_ROOT": f"{folder}/media",
+            "ML_WARMUP": "true",
+        }
+        env.pop("REDIS_URL", None)
+        subprocess.run(
+            [python, "manage.py", "migrate", "--noinput"],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        script = (
+            "from accounts.models import User; from rest_framework.authtoken.models import Token;"
+            "u = User.objects.create_user('bench@example.org', None, username='bench');"
+            "print(Token.objects.create(user=u).key)"
+        )
+        output = subprocess.run(
+            [python, "manage.py", "shell", "-c", script],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        token = output.strip().splitlines()[-1]
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                python,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "fersite.asgi:application",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(url + "/healthz", timeout=2)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            yield url, token
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def post_analyze(url: str, token: str, image: Path, tta: int) -> None:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="tta"\r\n\r\n{tta}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+            f'filename="{image.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        + image.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url + "/api/v1/analyze",
+        data=body,
+        headers={
+            "Authorization": f"Token {token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        if response.status != 200:
+            raise RuntimeError(f"analyze answered {response.status}")
+        response.read()
+
+
+def timed(call: Callable[[], object], runs: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        call()
+    millis = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        millis.append((time.perf_counter() - started) * 1000)
+    return millis
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running server; default: start one")
+    parser.add_argument("--token", help="an API token for --url")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--tta", type=int, default=10)
+    args = parser.parse_args()
+
+    peers = {"plain fer, Haar": plain_fer(mtcnn=False), "plain fer, MTCNN": plain_fer(mtcnn=True)}
+    pixels = {label: decode_image(path.read_bytes()).pixels for label, path in IMAGES.items()}
+    rows: list[tuple[str, str, list[float]]] = []
+    for label in IMAGES:
+        for name, detector in peers.items():
+            times = timed(lambda d=detector, p=pixels[label]: fer_faces(d, p), args.runs)
+            rows.append((label, f"{name} (in-process)", times))
+
+    server = local_server() if args.url is None else _given(args.url, args.token or "")
+    with server as (url, token):
+        for label, path in IMAGES.items():
+            times = timed(lambda p=path: post_analyze(url, token, p, args.tta), args.runs)
+            rows.append((label, f"ours, API, tta={args.tta}", times))
+
+    print(f"{'image':<20} {'method':<30} {'p50 ms':>8} {'p95 ms':>8}")
+    for label in IMAGES:
+        mtcnn_p50 = statistics.median(
+            next(t for lab, name, t in rows if lab == label and name.startswith("plain fer, MTCNN"))
+        )
+        for lab, name, times in rows:
+            if lab != label:
+                continue
+            p50 = statistics.median(times)
+            ratio = f"  ({p50 / mtcnn_p50:.2f}x fer+MTCNN)" if name.startswith("ours") else ""
+            print(f"{lab:<20} {name:<30} {p50:8.1f} {percentile(times, 0.95):8.1f}{ratio}")
+
+
+@contextmanager
+def _given(url: str, token: str) -> Iterator[tuple[str, str]]:
+    yield url, token
+
+
+if __name__ == "__main__":
+    sys.exit(main())
