@@ -8,6 +8,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from fersite.health import healthz
 
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    # Resolved per request: in production the static manifest exists only after collectstatic.
+    return HttpResponseRedirect(static("site/favicon.svg"))
+
+
 api_v1 = [
     path("", include("analysis.api.urls")),
 ]
@@ -21,7 +27,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("favicon.ico", RedirectView.as_view(url=static("site/favicon.svg"), permanent=True)),
+    path("favicon.ico", favicon),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
