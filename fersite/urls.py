@@ -1,9 +1,10 @@
 """Top-level URLs: pages per app, the REST API under /api/v1/, the admin and /healthz."""
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView, TemplateView
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from fersite.health import healthz
