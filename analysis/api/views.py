@@ -6,7 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -30,6 +31,7 @@ def read_upload(upload: UploadedFile[bytes]) -> bytes:
     return data
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class FaceIndexesField(serializers.Field):  # type: ignore[type-arg]
     """Face positions as a list or as a comma-separated string ("0,2")."""
 
@@ -52,6 +54,7 @@ class AnalyzeApi(APIView):
 
     parser_classes = (MultiPartParser, FormParser)
 
+    @extend_schema_serializer(component_name="AnalyzeInput")
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         image = serializers.FileField(allow_empty_file=True)
         detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
@@ -62,7 +65,9 @@ class AnalyzeApi(APIView):
         faces = FaceIndexesField(required=False)
         annotate = serializers.BooleanField(default=False)
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={200: dict})
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer}, responses={200: OpenApiTypes.OBJECT}
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -90,11 +95,14 @@ class DetectApi(APIView):
 
     parser_classes = (MultiPartParser, FormParser)
 
+    @extend_schema_serializer(component_name="DetectInput")
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         image = serializers.FileField(allow_empty_file=True)
         detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={200: dict})
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer}, responses={200: OpenApiTypes.OBJECT}
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
