@@ -1,23 +1,227 @@
-"""Profile pages."""
+"""Account pages: the second-factor code, profile and avatar, authenticator app, API tokens,
+and deleting the account."""
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.forms import AvatarForm, CodeForm, PasswordConfirmForm, TokenCreateForm, UsernameForm
+from accounts.models import User
+from accounts.qr import qr_svg
+from analysis.ml.images import ImageError
+
+# Wrong codes allowed per account in CODE_WINDOW seconds, on top of django-otp's throttling.
+MAX_CODE_ATTEMPTS = 10
+CODE_WINDOW = 15 * 60
+_SENT_KEY = "accounts_otp_code_sent"
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - the views are login-only
+    return user
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or "/"
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return "/"
+
+
+@login_required
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of every login: a code from the email (or the app, or a backup code)."""
+    user = _user(request)
+    if user.is_verified():  # type: ignore[attr-defined]
+        return redirect(_safe_next(request))
+    has_app = selectors.has_authenticator_app(user)
+    form = CodeForm()
+    if request.method == "POST" and request.POST.get("action") == "resend":
+        sent, message = services.otp_code_send(user=user)
+        messages.success(request, message) if sent else messages.warning(request, message)
+        request.session[_SENT_KEY] = True
+        return redirect(f"{request.path}?next={_safe_next(request)}")
+    if request.method == "POST":
+        form = CodeForm(request.POST)
+        attempts_key = f"otp-attempts:{user.pk}"
+        attempts = cache.get(attempts_key, 0)
+        if attempts >= MAX_CODE_ATTEMPTS:
+            form.add_error(None, "Too many wrong codes. Wait 15 minutes, or log out and in again.")
+        elif form.is_valid():
+            try:
+                verified = services.otp_code_verify(
+                    request=request, user=user, code=form.cleaned_data["code"]
+                )
+            except services.CodeThrottled as exc:
+                form.add_error("code", str(exc))
+            else:
+                if verified:
+                    cache.delete(attempts_key)
+                    request.session.pop(_SENT_KEY, None)
+                    return redirect(_safe_next(request))
+                cache.set(attempts_key, attempts + 1, CODE_WINDOW)
+                form.add_error("code", "This code is wrong or has expired.")
+    elif not has_app and not request.session.get(_SENT_KEY):
+        # The first visit sends the code by itself; later visits wait for "send again".
+        sent, message = services.otp_code_send(user=user)
+        request.session[_SENT_KEY] = True
+        messages.info(request, message) if sent else messages.warning(request, message)
+    return render(
+        request,
+        "accounts/otp_verify.html",
+        {"form": form, "has_app": has_app, "next": _safe_next(request)},
+    )
 
 
 @login_required
 def profile_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/profile.html")
+    user = _user(request)
+    username_form = UsernameForm(instance=user)
+    if request.method == "POST":
+        username_form = UsernameForm(request.POST, instance=user)
+        if username_form.is_valid():
+            username_form.save()
+            messages.success(request, "Your username was changed.")
+            return redirect("accounts:profile")
+    return render(
+        request,
+        "accounts/profile.html",
+        {
+            "username_form": username_form,
+            "avatar_form": AvatarForm(),
+            "has_app": selectors.has_authenticator_app(user),
+            "backup_codes_left": selectors.backup_codes_left(user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def avatar_upload(request: HttpRequest) -> HttpResponse:
+    form = AvatarForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a picture to upload.")
+        return redirect("accounts:profile")
+    upload = form.cleaned_data["avatar"]
+    try:
+        services.user_avatar_set(user=_user(request), data=upload.read())
+    except ImageError as exc:
+        messages.error(request, f"That picture cannot be used: {exc.message}")
+    else:
+        messages.success(request, "Your picture was updated.")
+    return redirect("accounts:profile")
+
+
+@login_required
+@require_POST
+def avatar_remove(request: HttpRequest) -> HttpResponse:
+    services.user_avatar_remove(user=_user(request))
+    messages.success(request, "Your picture was removed.")
+    return redirect("accounts:profile")
 
 
 @login_required
 def avatar_file(request: HttpRequest) -> FileResponse:
     """The signed-in user's avatar, served by the app: media files have no public URL."""
-    avatar = request.user.avatar  # type: ignore[union-attr]
+    avatar = _user(request).avatar
     if not avatar:
         raise Http404("No avatar")
     response = FileResponse(avatar.open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@login_required
+def totp_setup(request: HttpRequest) -> HttpResponse:
+    """Add an authenticator app: scan the QR code, confirm with a first code."""
+    user = _user(request)
+    if request.method == "POST" and request.POST.get("action") == "start":
+        services.totp_device_start(user=user)
+        return redirect("accounts:totp_setup")
+    device = user.totpdevice_set.filter(confirmed=False).first()  # type: ignore[attr-defined]
+    if device is None:
+        return redirect("accounts:profile")
+    form = CodeForm()
+    if request.method == "POST":
+        form = CodeForm(request.POST)
+        if form.is_valid():
+            codes = services.totp_device_confirm(user=user, code=form.cleaned_data["code"])
+            if codes is not None:
+                messages.success(request, "Your authenticator app is set up.")
+                return render(request, "accounts/backup_codes.html", {"codes": codes})
+            form.add_error("code", "This code does not match. Check the app's clock and retry.")
+    return render(
+        request,
+        "accounts/totp_setup.html",
+        {"form": form, "qr": qr_svg(device.config_url), "secret": device.bin_key.hex()},
+    )
+
+
+@login_required
+@require_POST
+def totp_remove(request: HttpRequest) -> HttpResponse:
+    form = PasswordConfirmForm(request.POST, user=_user(request))
+    if form.is_valid():
+        services.totp_device_remove(user=_user(request))
+        messages.success(request, "The authenticator app was removed; codes come by email.")
+    else:
+        messages.error(request, "The app was not removed: your password was wrong.")
+    return redirect("accounts:profile")
+
+
+@login_required
+@require_POST
+def backup_codes_new(request: HttpRequest) -> HttpResponse:
+    if not selectors.has_authenticator_app(_user(request)):
+        return redirect("accounts:profile")
+    codes = services.backup_codes_regenerate(user=_user(request))
+    return render(request, "accounts/backup_codes.html", {"codes": codes})
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = TokenCreateForm()
+    new_key = None
+    if request.method == "POST":
+        form = TokenCreateForm(request.POST)
+        if form.is_valid():
+            new_key = services.api_token_create(user=user, name=form.cleaned_data["name"]).key
+            form = TokenCreateForm()
+    return render(
+        request,
+        "accounts/api_tokens.html",
+        {"form": form, "tokens": selectors.api_tokens_of(user), "new_key": new_key},
+    )
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    if not services.api_token_revoke(user=_user(request), token_id=token_id):
+        raise Http404("No such token")
+    messages.success(request, "The token was revoked: it no longer works.")
+    return redirect("accounts:api_tokens")
+
+
+@login_required
+def account_delete(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = PasswordConfirmForm(user=user)
+    if request.method == "POST":
+        form = PasswordConfirmForm(request.POST, user=user)
+        if form.is_valid():
+            logout(request)
+            services.user_delete(user=user)
+            messages.success(request, "Your account and all its data were deleted.")
+            return redirect("home")
+    return render(request, "accounts/delete.html", {"form": form})

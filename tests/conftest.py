@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import LazySettings
+from django.test import Client
 
+from accounts.models import User
 from tests.factories import UserFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +33,18 @@ def testdata() -> Path:
     if not TESTDATA.is_dir():
         pytest.fail(f"The shared test data is missing: expected it at {TESTDATA}")
     return TESTDATA
+
+
+def login_verified(client: Client, user: User) -> None:
+    """Log ``user`` in on ``client`` with a session that has passed the second factor."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from accounts.services import email_device_for
+
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = email_device_for(user).persistent_id
+    session.save()
 
 
 @pytest.fixture

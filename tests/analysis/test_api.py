@@ -161,10 +161,11 @@ def test_anonymous_clients_get_no_analysis(testdata: Path) -> None:
 
 @pytest.mark.django_db
 def test_a_token_authenticates(alice: User, testdata: Path, fake_models: None) -> None:
-    from rest_framework.authtoken.models import Token
+    from accounts.services import api_token_create
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice).key}")
+    key = api_token_create(user=alice, name="tests").key
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert _post(client, testdata / "scenes" / "astronaut.png").status_code == 200
 
 

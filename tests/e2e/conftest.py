@@ -47,12 +47,14 @@ def page(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def signed_in_page(page: Any, live_server: Any, alice: Any) -> Any:
-    """A page whose browser carries alice's session cookie (logging in is tested elsewhere)."""
+    """A page whose browser carries alice's verified session (logging in is tested elsewhere)."""
     from django.conf import settings
     from django.test import Client
 
+    from tests.conftest import login_verified
+
     client = Client()
-    client.force_login(alice)
+    login_verified(client, alice)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
     page.context.add_cookies(
         [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from tests.conftest import login_verified
 
 
 @pytest.mark.django_db
@@ -24,7 +25,7 @@ def test_the_home_page_explains_the_app_and_leads_to_the_upload_page(client: Cli
 @pytest.mark.parametrize("path", ["/", "/analyze/", "/camera/", "/accounts/login/", "/api/docs/"])
 def test_pages_load_no_asset_from_another_host(client: Client, alice: User, path: str) -> None:
     if path != "/accounts/login/":
-        client.force_login(alice)
+        login_verified(client, alice)
     response = client.get(path)
     assert response.status_code == 200
     html = response.content.decode()
@@ -50,7 +51,7 @@ def test_the_archive_requires_login(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_staff_see_the_admin_link_and_others_do_not(client: Client, alice: User) -> None:
-    client.force_login(alice)
+    login_verified(client, alice)
     assert 'href="/admin/"' not in client.get("/").content.decode()
     alice.is_staff = True
     alice.save()

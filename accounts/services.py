@@ -1,0 +1,196 @@
+"""Account operations: profile, avatar, API tokens, the emailed second factor, deletion."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp import login as otp_login
+from django_otp.plugins.otp_email.models import EmailDevice
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from PIL import Image
+
+from accounts.models import ApiToken, User
+from analysis.ml.images import decode_image
+
+AVATAR_SIZE = 256
+BACKUP_CODE_COUNT = 10
+
+
+def user_avatar_set(*, user: User, data: bytes) -> None:
+    """Store ``data`` (any image the analysis decoder accepts) as the user's square avatar.
+
+    Raises analysis.ml.images.ImageError for bytes that are not a usable image.
+    """
+    pixels = decode_image(
+        data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.IMAGE_MAX_PIXELS
+    ).pixels
+    height, width = pixels.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = pixels[top : top + side, left : left + side]
+    interpolation = cv2.INTER_AREA if side > AVATAR_SIZE else cv2.INTER_CUBIC
+    thumbnail = cv2.resize(square, (AVATAR_SIZE, AVATAR_SIZE), interpolation=interpolation)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(thumbnail)).save(buffer, format="PNG", optimize=True)
+    old = user.avatar.name if user.avatar else None
+    user.avatar.save("avatar.png", ContentFile(buffer.getvalue()), save=True)
+    if old and old != user.avatar.name:
+        user.avatar.storage.delete(old)
+
+
+def user_avatar_remove(*, user: User) -> None:
+    if user.avatar:
+        user.avatar.delete(save=True)
+
+
+def user_delete(*, user: User) -> None:
+    """Delete the account, its files and everything that belongs to it."""
+    avatar = user.avatar.name if user.avatar else None
+    storage = user.avatar.storage
+    with transaction.atomic():
+        user.delete()
+    # Files are removed once the rows are gone for good, so a failed delete loses nothing.
+    if avatar:
+        storage.delete(avatar)
+
+
+@dataclass(frozen=True)
+class NewApiToken:
+    token: ApiToken
+    key: str
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user: User, name: str) -> NewApiToken:
+    """Create a named API token; the returned key is never stored and cannot be shown again."""
+    key = secrets.token_hex(20)
+    token = ApiToken.objects.create(
+        user=user, name=name.strip() or "API token", prefix=key[:8], key_hash=hash_api_key(key)
+    )
+    return NewApiToken(token=token, key=key)
+
+
+def api_token_revoke(*, user: User, token_id: int) -> bool:
+    """Delete one of ``user``'s tokens; False if no such token is theirs."""
+    deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
+    return deleted > 0
+
+
+def api_token_touch(*, token: ApiToken) -> None:
+    # Written at most once a minute per token, so API calls do not each cost a write.
+    now = timezone.now()
+    if token.last_used is None or (now - token.last_used).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+
+
+def email_device_for(user: User) -> EmailDevice:
+    """The user's email second factor; every account has one, sent to its current address."""
+    device, _ = EmailDevice.objects.get_or_create(
+        user=user, name="Email", defaults={"confirmed": True}
+    )
+    return device
+
+
+def otp_code_send(*, user: User) -> tuple[bool, str]:
+    """Email a fresh sign-in code, unless one was sent too recently.
+
+    Returns whether a code was sent, and a message for the person.
+    """
+    device = email_device_for(user)
+    allowed, details = device.generate_is_allowed()
+    if not allowed:
+        wait = details.get("next_generation_at") if details else None
+        seconds = max(1, int((wait - timezone.now()).total_seconds())) if wait else 60
+        return False, f"A code was sent a moment ago; you can ask for another in {seconds} s."
+    device.generate_challenge()
+    return True, f"We sent a 6-digit code to {user.email}. It is valid for 10 minutes."
+
+
+def otp_devices_for(user: User) -> list[EmailDevice | TOTPDevice | StaticDevice]:
+    """The confirmed devices that can verify a code, the authenticator app first."""
+    devices: list[EmailDevice | TOTPDevice | StaticDevice] = []
+    devices.extend(TOTPDevice.objects.filter(user=user, confirmed=True))
+    devices.extend(StaticDevice.objects.filter(user=user, confirmed=True))
+    devices.append(email_device_for(user))
+    return devices
+
+
+class CodeThrottled(Exception):
+    """Too many wrong codes: verification is refused for a while."""
+
+
+def otp_code_verify(*, request: HttpRequest, user: User, code: str) -> bool:
+    """Check a code from the email, the authenticator app or a backup code, and if it is
+    right mark this session as having passed the second factor.
+
+    Raises CodeThrottled when every device refuses to verify because of wrong attempts.
+    """
+    code = "".join(code.split())
+    devices = otp_devices_for(user)
+    refused = 0
+    for device in devices:
+        allowed, _ = device.verify_is_allowed()
+        if not allowed:
+            refused += 1
+            continue
+        if device.verify_token(code):
+            otp_login(request, device)
+            return True
+    if refused == len(devices):
+        raise CodeThrottled("Too many wrong codes. Wait a minute, then try again.")
+    return False
+
+
+def otp_session_verify_after_email_confirmation(*, request: HttpRequest, user: User) -> None:
+    """The code that confirmed the email address proves the same thing as the emailed sign-in
+    code (access to the mailbox), so the session that just confirmed counts as verified."""
+    otp_login(request, email_device_for(user))
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """An unconfirmed authenticator-app device; it counts once a first code confirms it."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+def totp_device_confirm(*, user: User, code: str) -> list[str] | None:
+    """Confirm the pending device with a code from the app; returns fresh backup codes."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None or not device.verify_token("".join(code.split())):
+        return None
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        return backup_codes_regenerate(user=user)
+
+
+def totp_device_remove(*, user: User) -> None:
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
+
+
+def backup_codes_regenerate(*, user: User) -> list[str]:
+    """Replace the user's single-use backup codes; returns them to show once."""
+    device, _ = StaticDevice.objects.get_or_create(
+        user=user, name="Backup codes", defaults={"confirmed": True}
+    )
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes

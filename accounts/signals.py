@@ -1,0 +1,31 @@
+"""Signal receivers connecting allauth's flows to the second factor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.signals import email_confirmed
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from accounts import services
+
+_JUST_CONFIRMED = "_accounts_email_just_confirmed"
+
+
+@receiver(email_confirmed)
+def remember_confirmation(
+    sender: Any, request: HttpRequest, email_address: Any, **kwargs: Any
+) -> None:
+    setattr(request, _JUST_CONFIRMED, email_address.user_id)
+
+
+@receiver(user_logged_in)
+def verify_session_confirmed_by_email_code(
+    sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any
+) -> None:
+    # allauth logs the user in right after the code that confirmed their address: that code
+    # already proved access to the mailbox, so a second emailed code would add nothing.
+    if request is not None and getattr(request, _JUST_CONFIRMED, None) == user.pk:
+        services.otp_session_verify_after_email_confirmation(request=request, user=user)

@@ -1,0 +1,192 @@
+"""Every account flow end to end through Django's test client, with its failure paths."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core import mail
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+from django_otp.plugins.otp_email.models import EmailDevice
+
+from accounts.models import User
+from tests.accounts.helpers import PASSWORD, reset_link, sign_in_code, signup_code
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits() -> None:
+    # Rate limits and attempt counters live in the cache; each test starts without any.
+    cache.clear()
+
+
+@pytest.fixture
+def verified_user() -> User:
+    user: User = UserFactory(email="carol@example.org", username="carol", password=PASSWORD)
+    return user
+
+
+def _signup(client: Client, email: str = "new@example.org", username: str = "newbie"):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/accounts/signup/",
+        {"email": email, "username": username, "password1": PASSWORD, "password2": PASSWORD},
+    )
+
+
+def _login(client: Client, email: str = "carol@example.org", password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return client.post("/accounts/login/", {"login": email, "password": password})
+
+
+def _enter_code(client: Client, code: str, next_url: str = "/analyze/"):  # type: ignore[no-untyped-def]
+    return client.post("/accounts/2fa/", {"code": code, "next": next_url})
+
+
+def test_signup_needs_the_emailed_code_and_then_signs_in(client: Client) -> None:
+    response = _signup(client)
+    assert response["Location"] == "/accounts/confirm-email/"
+    # Until the address is verified the account is unusable.
+    assert client.get("/analyze/").status_code == 302
+    assert not EmailAddress.objects.get(email="new@example.org").verified
+
+    wrong = client.post("/accounts/confirm-email/", {"code": "AAAA-AAAA"})
+    assert wrong.status_code == 200
+    assert "Incorrect code" in wrong.content.decode()
+
+    response = client.post("/accounts/confirm-email/", {"code": signup_code("new@example.org")})
+    assert response.status_code == 302
+    assert EmailAddress.objects.get(email="new@example.org").verified
+    # The code that confirmed the address counts as the second factor of this session.
+    assert client.get("/analyze/").status_code == 200
+
+
+def test_an_unverified_account_cannot_log_in(client: Client) -> None:
+    _signup(client)
+    client.logout()
+    cache.clear()  # As if the verification mail's short resend limit had passed.
+    response = _login(client, "new@example.org")
+    assert response["Location"] == "/accounts/confirm-email/"
+    assert client.get("/analyze/").status_code == 302
+
+
+def test_login_asks_for_the_emailed_code_before_any_page(
+    client: Client, verified_user: User
+) -> None:
+    response = _login(client)
+    assert response.status_code == 302
+    page = client.get("/analyze/")
+    assert page["Location"] == "/accounts/2fa/?next=/analyze/"
+    assert client.get("/accounts/profile/")["Location"].startswith("/accounts/2fa/")
+    page = client.get("/accounts/2fa/?next=/analyze/")
+    assert "We emailed a 6-digit code" in page.content.decode()
+    code = sign_in_code(verified_user.email)
+
+    wrong = _enter_code(client, "000000" if code != "000000" else "111111")
+    assert "wrong or has expired" in wrong.content.decode()
+    EmailDevice.objects.filter(user=verified_user).update(throttling_failure_count=0)
+
+    response = _enter_code(client, code)
+    assert response["Location"] == "/analyze/"
+    assert client.get("/analyze/").status_code == 200
+
+
+def test_an_expired_code_is_refused(client: Client, verified_user: User) -> None:
+    _login(client)
+    client.get("/accounts/2fa/")
+    code = sign_in_code(verified_user.email)
+    EmailDevice.objects.filter(user=verified_user).update(
+        valid_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    response = _enter_code(client, code)
+    assert "wrong or has expired" in response.content.decode()
+    assert client.get("/analyze/").status_code == 302
+
+
+def test_wrong_codes_are_throttled(client: Client, verified_user: User) -> None:
+    _login(client)
+    client.get("/accounts/2fa/")
+    code = sign_in_code(verified_user.email)
+    wrong = "000000" if code != "000000" else "111111"
+    _enter_code(client, wrong)
+    # Right after a wrong code even the right one is refused for a while.
+    response = _enter_code(client, code)
+    assert "Too many wrong codes" in response.content.decode()
+    assert client.get("/analyze/").status_code == 302
+
+
+def test_resending_a_code_has_a_cooldown(client: Client, verified_user: User) -> None:
+    _login(client)
+    client.get("/accounts/2fa/")
+    assert len(mail.outbox) == 1
+    response = client.post("/accounts/2fa/", {"action": "resend"}, follow=True)
+    assert "ask for another in" in response.content.decode()
+    assert len(mail.outbox) == 1
+    EmailDevice.objects.filter(user=verified_user).update(last_generated_timestamp=None)
+    client.post("/accounts/2fa/", {"action": "resend"})
+    assert len(mail.outbox) == 2
+
+
+def test_an_unverified_session_gets_no_api_data(client: Client, verified_user: User) -> None:
+    _login(client)
+    response = client.post("/api/v1/detect", {})
+    assert response.status_code in (401, 403)
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_anonymous_visitors_get_no_page_that_needs_login(client: Client) -> None:
+    for path in ("/analyze/", "/archive/", "/accounts/profile/", "/accounts/tokens/"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_password_reset_does_not_reveal_who_is_registered(
+    client: Client, verified_user: User
+) -> None:
+    known = client.post("/accounts/password/reset/", {"email": verified_user.email})
+    unknown = client.post("/accounts/password/reset/", {"email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"]
+    page_known = client.get(known["Location"]).content.decode()
+    assert "nobody@example.org" not in page_known
+
+
+def test_password_reset_by_link_works_once(client: Client, verified_user: User) -> None:
+    client.post("/accounts/password/reset/", {"email": verified_user.email})
+    link = reset_link(verified_user.email)
+    form_url = client.get(link)["Location"]
+    new_password = "another-Passw0rd!"
+    response = client.post(form_url, {"password1": new_password, "password2": new_password})
+    assert response.status_code == 302
+    verified_user.refresh_from_db()
+    assert verified_user.check_password(new_password)
+
+    # The same link cannot be used again.
+    again = Client().get(link, follow=True)
+    assert (
+        "bad token" in again.content.decode().lower() or "invalid" in again.content.decode().lower()
+    )
+    assert _login(Client(), password=new_password).status_code == 302
+
+
+def test_changing_the_password_ends_the_sessions(client: Client, verified_user: User) -> None:
+    from tests.conftest import login_verified
+
+    other = Client()
+    login_verified(client, verified_user)
+    login_verified(other, verified_user)
+    response = client.post(
+        "/accounts/password/change/",
+        {
+            "oldpassword": PASSWORD,
+            "password1": "changed-Passw0rd!",
+            "password2": "changed-Passw0rd!",
+        },
+    )
+    assert response.status_code == 302
+    assert other.get("/analyze/")["Location"].startswith("/accounts/login/")
+    assert client.get("/analyze/")["Location"].startswith("/accounts/login/")

@@ -1,0 +1,179 @@
+"""Profile, avatar, authenticator app, API tokens, admin access and deleting the account."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from PIL import Image
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken, User
+from tests.conftest import login_verified
+from tests.factories import DEFAULT_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def alice_client(client: Client, alice: User) -> Client:
+    login_verified(client, alice)
+    return client
+
+
+def _jpeg(size: tuple[int, int]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 120, 40)).save(buffer, format="JPEG")
+    buffer.seek(0)
+    buffer.name = "me.jpg"
+    return buffer
+
+
+def test_the_username_can_change_but_stays_unique(
+    alice_client: Client, alice: User, bob: User
+) -> None:
+    response = alice_client.post("/accounts/profile/", {"username": "Bob"})
+    assert "This username is taken." in response.content.decode()
+    alice_client.post("/accounts/profile/", {"username": "alice_w"})
+    alice.refresh_from_db()
+    assert alice.username == "alice_w"
+
+
+def test_an_avatar_becomes_a_square_thumbnail_shown_in_the_navigation(
+    alice_client: Client, alice: User
+) -> None:
+    alice_client.post("/accounts/avatar/upload/", {"avatar": _jpeg((640, 400))})
+    alice.refresh_from_db()
+    assert alice.avatar
+    with alice.avatar.open("rb") as handle:
+        thumbnail = Image.open(handle)
+        assert thumbnail.format == "PNG"
+        assert thumbnail.size == (256, 256)
+    assert 'src="/accounts/avatar/?v=' in alice_client.get("/").content.decode()
+    served = alice_client.get("/accounts/avatar/")
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/png"
+
+
+def test_a_bad_avatar_is_refused_and_the_old_one_kept(
+    alice_client: Client, alice: User, testdata: Path
+) -> None:
+    alice_client.post("/accounts/avatar/upload/", {"avatar": _jpeg((100, 100))})
+    alice.refresh_from_db()
+    before = alice.avatar.name
+    with (testdata / "bad" / "truncated.jpg").open("rb") as handle:
+        response = alice_client.post("/accounts/avatar/upload/", {"avatar": handle}, follow=True)
+    assert "That picture cannot be used" in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.avatar.name == before
+    assert alice.avatar.storage.exists(before)
+
+
+def test_the_avatar_is_served_only_to_its_owner(alice_client: Client, bob: User) -> None:
+    alice_client.post("/accounts/avatar/upload/", {"avatar": _jpeg((64, 64))})
+    other = Client()
+    login_verified(other, bob)
+    assert other.get("/accounts/avatar/").status_code == 404
+    assert Client().get("/accounts/avatar/").status_code == 302
+
+
+def test_api_tokens_are_shown_once_work_and_can_be_revoked(
+    alice_client: Client, alice: User
+) -> None:
+    response = alice_client.post("/accounts/tokens/", {"name": "lab scripts"})
+    key = response.context["new_key"]
+    token = ApiToken.objects.get(user=alice)
+    assert token.name == "lab scripts"
+    assert key not in token.key_hash
+    assert key not in alice_client.get("/accounts/tokens/").content.decode()
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.post("/api/v1/detect", {}).status_code == 400  # authenticated: a form error
+
+    alice_client.post(f"/accounts/tokens/{token.pk}/revoke/")
+    assert api.post("/api/v1/detect", {}).status_code in (401, 403)
+
+
+def test_another_users_token_cannot_be_revoked(alice_client: Client, bob: User) -> None:
+    from accounts.services import api_token_create
+
+    token = api_token_create(user=bob, name="bob's").token
+    assert alice_client.post(f"/accounts/tokens/{token.pk}/revoke/").status_code == 404
+    assert ApiToken.objects.filter(pk=token.pk).exists()
+
+
+def test_the_token_command_prints_a_working_key(alice: User) -> None:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("drf_create_token", "alice@example.org", stdout=out)
+    key = out.getvalue().split()[2]
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.post("/api/v1/detect", {}).status_code == 400
+
+
+def test_an_authenticator_app_with_single_use_backup_codes(
+    alice_client: Client, alice: User
+) -> None:
+    alice_client.post("/accounts/2fa/app/", {"action": "start"})
+    device = TOTPDevice.objects.get(user=alice, confirmed=False)
+    assert "<svg" in alice_client.get("/accounts/2fa/app/").content.decode()
+    wrong = (totp(device.bin_key) + 1) % 1_000_000
+    response = alice_client.post("/accounts/2fa/app/", {"code": f"{wrong:06d}"})
+    assert "does not match" in response.content.decode()
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
+    response = alice_client.post("/accounts/2fa/app/", {"code": f"{totp(device.bin_key):06d}"})
+    codes = response.context["codes"]
+    assert len(codes) == 10
+
+    # A new login now accepts a backup code, once.
+    fresh = Client()
+    fresh.post("/accounts/login/", {"login": alice.email, "password": DEFAULT_PASSWORD})
+    page = fresh.get("/accounts/2fa/")
+    assert "authenticator app" in page.content.decode()
+    assert fresh.post("/accounts/2fa/", {"code": codes[0], "next": "/"})["Location"] == "/"
+    again = Client()
+    again.post("/accounts/login/", {"login": alice.email, "password": DEFAULT_PASSWORD})
+    response = again.post("/accounts/2fa/", {"code": codes[0]})
+    assert response.status_code == 200
+    assert "wrong or has expired" in response.content.decode()
+
+
+def test_staff_reach_the_admin_only_after_the_second_factor(client: Client, alice: User) -> None:
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    assert client.get("/admin/login/")["Location"].startswith("/accounts/login/")
+    client.force_login(alice)
+    assert client.get("/admin/")["Location"].startswith("/accounts/2fa/")
+    login_verified(client, alice)
+    page = client.get("/admin/accounts/user/")
+    assert page.status_code == 200
+    assert "alice@example.org" in page.content.decode()
+
+
+def test_deleting_the_account_needs_the_password_and_removes_everything(
+    alice_client: Client, alice: User
+) -> None:
+    alice_client.post("/accounts/avatar/upload/", {"avatar": _jpeg((64, 64))})
+    alice.refresh_from_db()
+    avatar, storage = alice.avatar.name, alice.avatar.storage
+    response = alice_client.post("/accounts/delete/", {"password": "wrong"})
+    assert "This is not your password." in response.content.decode()
+    assert User.objects.filter(pk=alice.pk).exists()
+
+    alice_client.post("/accounts/delete/", {"password": DEFAULT_PASSWORD})
+    assert not User.objects.filter(pk=alice.pk).exists()
+    assert not storage.exists(avatar)
+    assert alice_client.get("/analyze/")["Location"].startswith("/accounts/login/")
