@@ -63,19 +63,20 @@ def local_server() -> Iterator[tuple[str, str]]:
             capture_output=True,
         )
         script = (
-            "from accounts.models import User; from rest_framework.authtoken.models import Token;"
-            "u = User.objects.create_user('bench@example.org', None, username='bench');"
-            "print(Token.objects.create(user=u).key)"
+            "from accounts.models import User; "
+            "User.objects.create_user('bench@example.org', None, username='bench')"
         )
-        output = subprocess.run(
-            [python, "manage.py", "shell", "-c", script],
-            cwd=REPO_ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        token = output.strip().splitlines()[-1]
+        for command in (["shell", "-c", script], ["drf_create_token", "bench@example.org"]):
+            output = subprocess.run(
+                [python, "manage.py", *command],
+                cwd=REPO_ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        # "Generated token KEY for user bench"
+        token = output.strip().splitlines()[-1].split()[2]
         port = _free_port()
         server = subprocess.Popen(
             [
