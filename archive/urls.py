@@ -6,4 +6,10 @@ app_name = "archive"
 
 urlpatterns = [
     path("", views.archive_page, name="list"),
+    path("stats/", views.stats_page, name="stats"),
+    path("bulk/", views.bulk_action, name="bulk"),
+    path("export/<str:fmt>/", views.export_all, name="export"),
+    path("<int:analysis_id>/", views.analysis_detail, name="detail"),
+    path("<int:analysis_id>/delete/", views.analysis_delete, name="delete"),
+    path("<int:analysis_id>/image/<str:kind>/", views.analysis_image, name="image"),
 ]

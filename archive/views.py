@@ -1,12 +1,184 @@
-"""Pages of the archive app."""
+"""Archive pages: browse, search, view, rename, delete, export, statistics, and the images."""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from analysis.ml.types import EMOTIONS
+from archive import exports, selectors, services
+from archive.forms import FilterForm, RenameForm
+from archive.models import Analysis
+
+PAGE_SIZE = 24
+IMAGE_KINDS = ("original", "annotated", "thumbnail")
+EXPORT_FORMATS = {
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "json": ("application/json", "json"),
+    "zip": ("application/zip", "zip"),
+}
+
+
+def _owner(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - login_required views
+    return user
+
+
+def _ids(values: list[str]) -> list[int]:
+    return [int(value) for value in values if value.isdigit()]
 
 
 @login_required
 def archive_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "archive/list.html")
+    form = FilterForm(request.GET or None)
+    analyses = selectors.analyses_of(_owner(request), form.filters())
+    page = Paginator(analyses, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = {k: v for k, v in request.GET.items() if k != "page" and v}
+    return render(
+        request,
+        "archive/list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": urlencode(query),
+            "filtered": bool(query),
+            "total": analyses.count(),
+        },
+    )
+
+
+@login_required
+def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
+    analysis = selectors.analysis_of(_owner(request), analysis_id)
+    form = RenameForm(initial={"name": analysis.name})
+    if request.method == "POST":
+        form = RenameForm(request.POST)
+        if form.is_valid():
+            services.analysis_rename(analysis=analysis, name=form.cleaned_data["name"])
+            messages.success(request, "Renamed.")
+            return redirect("archive:detail", analysis_id=analysis.pk)
+    faces = [
+        {
+            "face": face,
+            "bars": [(name, face.emotions[name], face.spread.get(name, 0.0)) for name in EMOTIONS],
+        }
+        for face in analysis.faces.all()
+    ]
+    return render(
+        request,
+        "archive/detail.html",
+        {"analysis": analysis, "form": form, "faces": faces},
+    )
+
+
+@login_required
+def analysis_delete(request: HttpRequest, analysis_id: int) -> HttpResponse:
+    analysis = selectors.analysis_of(_owner(request), analysis_id)
+    if request.method == "POST":
+        services.analyses_delete(analyses=[analysis])
+        messages.success(request, f"“{analysis.name}” was deleted.")
+        return redirect("archive:list")
+    return render(request, "archive/delete.html", {"analyses": [analysis]})
+
+
+@login_required
+@require_POST
+def bulk_action(request: HttpRequest) -> HttpResponse | FileResponse:
+    """Delete or export the analyses ticked on the list page."""
+    owner = _owner(request)
+    analyses = selectors.analyses_by_ids(owner, _ids(request.POST.getlist("ids")))
+    action = request.POST.get("action", "")
+    if not analyses.exists():
+        messages.warning(request, "Tick at least one analysis first.")
+        return redirect("archive:list")
+    if action == "delete":
+        return render(request, "archive/delete.html", {"analyses": analyses})
+    if action == "delete-confirmed":
+        count = services.analyses_delete(analyses=analyses)
+        messages.success(request, f"{count} analys{'es were' if count != 1 else 'is was'} deleted.")
+        return redirect("archive:list")
+    if action.startswith("export-"):
+        return export_response(analyses, action.removeprefix("export-"))
+    raise Http404("Unknown action")
+
+
+@login_required
+def export_all(request: HttpRequest, fmt: str) -> HttpResponse | FileResponse:
+    """Everything that matches the list page's filters (everything when there are none)."""
+    filters = FilterForm(request.GET or None).filters()
+    return export_response(selectors.analyses_of(_owner(request), filters), fmt)
+
+
+def export_response(analyses: Any, fmt: str) -> HttpResponse | FileResponse:
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("Unknown export format")
+    content_type, extension = EXPORT_FORMATS[fmt]
+    analyses = analyses.prefetch_related("faces")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    filename = f"emotion-archive-{stamp}.{extension}"
+    if fmt == "zip":
+        return FileResponse(
+            exports.export_zip(analyses),
+            as_attachment=True,
+            filename=filename,
+            content_type=content_type,
+        )
+    body = exports.export_csv(analyses) if fmt == "csv" else exports.export_json(analyses)
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def analysis_image(request: HttpRequest, analysis_id: int, kind: str) -> FileResponse:
+    """An analysis's picture, only for its owner: the files have no public URL."""
+    if kind not in IMAGE_KINDS:
+        raise Http404("Unknown image")
+    analysis = selectors.analysis_of(_owner(request), analysis_id)
+    return image_response(analysis, kind)
+
+
+def image_response(analysis: Analysis, kind: str) -> FileResponse:
+    field = getattr(analysis, kind)
+    if not field:
+        raise Http404("This analysis kept no picture")
+    response = FileResponse(field.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@login_required
+def stats_page(request: HttpRequest) -> HttpResponse:
+    stats = selectors.stats_of(_owner(request))
+    peak = max(stats.dominant_counts.values(), default=0) or 1
+    timeline_peak = max((sum(c.values()) for _, c in stats.timeline), default=0) or 1
+    return render(
+        request,
+        "archive/stats.html",
+        {
+            "stats": stats,
+            "emotions": EMOTIONS,
+            "distribution": [
+                (e, stats.dominant_counts[e], stats.dominant_counts[e] / peak) for e in EMOTIONS
+            ],
+            "means": [(e, stats.mean_scores[e]) for e in EMOTIONS],
+            "timeline": [
+                (
+                    day,
+                    [(e, counts[e], counts[e] / timeline_peak) for e in EMOTIONS],
+                    sum(counts.values()),
+                )
+                for day, counts in stats.timeline
+            ],
+        },
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -33,6 +35,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             {"error": {"code": exc.code, "message": exc.message}},
             status=status.HTTP_400_BAD_REQUEST,
         )
+    # Django's own 404 and 403 become DRF's, so that they get the same error shape.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

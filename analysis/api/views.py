@@ -18,6 +18,7 @@ from analysis import services
 from analysis.ml.images import check_file_size
 from analysis.ml.models import DETECTORS
 from analysis.ml.tta import MAX_PASSES
+from archive.services import analysis_save
 from fersite.api_errors import ServiceUnavailable
 
 
@@ -62,6 +63,7 @@ class AnalyzeApi(APIView):
         enhance = serializers.ChoiceField(choices=services.ENHANCERS, default="none")
         save = serializers.BooleanField(default=False)  # type: ignore[assignment]
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        keep_image = serializers.BooleanField(default=True)
         faces = FaceIndexesField(required=False)
         annotate = serializers.BooleanField(default=False)
 
@@ -72,10 +74,6 @@ class AnalyzeApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if data["save"]:
-            raise serializers.ValidationError(
-                {"save": ["Saving to the archive is not available in this version yet."]}
-            )
         try:
             analysis = services.analysis_run(
                 data=read_upload(data["image"]),
@@ -87,7 +85,17 @@ class AnalyzeApi(APIView):
             )
         except services.EnhancementUnavailable as exc:
             raise ServiceUnavailable(str(exc), code="enhancement_unavailable") from exc
-        return Response(services.result_to_dict(analysis, include_image=data["annotate"]))
+        body = services.result_to_dict(analysis, include_image=data["annotate"])
+        if data["save"]:
+            saved = analysis_save(
+                owner=request.user,  # type: ignore[arg-type]
+                run=analysis,
+                name=data.get("name", ""),
+                keep_image=data["keep_image"],
+            )
+            body["analysis_id"] = saved.pk
+            body["name"] = saved.name
+        return Response(body)
 
 
 class DetectApi(APIView):

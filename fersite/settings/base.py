@@ -232,6 +232,9 @@ IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
+# Saved analyses older than this many days are deleted by `manage.py archive_purge`; 0 keeps all.
+ARCHIVE_RETENTION_DAYS = env_int("ARCHIVE_RETENTION_DAYS", 0, minimum=0)
+
 ML_MODELS_DIR = Path(env_str("ML_MODELS_DIR", str(BASE_DIR / "models")))
 ML_WARMUP = env_bool("ML_WARMUP", default=False)
 ML_THREADS = env_int("ML_THREADS", 2, minimum=1)

@@ -202,6 +202,7 @@
 
     const container = $("face-results");
     container.replaceChildren(...body.faces.map(renderFace));
+    $("save-status").hidden = true;
     $("results-step").hidden = false;
     $("results-step").scrollIntoView({ behavior: "smooth", block: "start" });
   }
@@ -239,6 +240,40 @@
     return card;
   }
 
+  // Saving runs the same analysis once more with save=true: the page keeps the file, not the
+  // server, so nothing is stored unless the person asks for it.
+  async function save(event) {
+    event.preventDefault();
+    if (!state.result || state.busy) return;
+    setBusy(true);
+    showError("");
+    const status = $("save-status");
+    status.hidden = true;
+    try {
+      const body = await post(
+        root.dataset.analyzeUrl,
+        formFor({
+          tta: String(state.result.passes),
+          faces: state.result.faces.map((face) => face.index).join(","),
+          save: "true",
+          name: $("save-name").value,
+          keep_image: $("save-keep").checked ? "true" : "false",
+        }),
+        "Saving…",
+      );
+      const link = document.createElement("a");
+      link.href = `${root.dataset.archiveUrl}${body.analysis_id}/`;
+      link.textContent = `“${body.name}”`;
+      status.replaceChildren("Saved as ", link, " in your archive.");
+      status.hidden = false;
+    } catch (error) {
+      showError(error.message);
+    } finally {
+      setStatus("");
+      setBusy(false);
+    }
+  }
+
   // Wiring.
   $("image-input").addEventListener("change", (event) => chooseFile(event.target.files[0]));
   const zone = $("dropzone");
@@ -255,4 +290,5 @@
   $("detector").addEventListener("change", detect);
   $("tta").addEventListener("input", (event) => { $("tta-value").textContent = event.target.value; });
   $("analyze-button").addEventListener("click", analyse);
+  $("save-form").addEventListener("submit", save);
 })();

@@ -1,0 +1,93 @@
+"""Saved analyses and their faces, each owned by one user."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from analysis.ml.types import EMOTIONS
+
+EMOTION_CHOICES = [(name, name) for name in EMOTIONS]
+
+
+class Analysis(models.Model):
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        CAMERA = "camera", "Camera"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="analyses"
+    )
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    # Paths are random (see archive.services); the files have no public URL and are served
+    # only to their owner by archive.views.analysis_image.
+    original = models.FileField(max_length=255, blank=True)
+    annotated = models.FileField(max_length=255, blank=True)
+    thumbnail = models.FileField(max_length=255, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    detector = models.CharField(max_length=20)
+    passes = models.PositiveSmallIntegerField()
+    enhance = models.CharField(max_length=20, default="none")
+    model_versions = models.JSONField(default=dict)
+    face_count = models.PositiveSmallIntegerField(default=0)
+    dominant_emotion = models.CharField(max_length=10, choices=EMOTION_CHOICES, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created", "-id")
+        verbose_name_plural = "analyses"
+        indexes = [
+            models.Index(fields=["owner", "-created"], name="archive_owner_created"),
+            models.Index(
+                fields=["owner", "dominant_emotion", "-created"], name="archive_owner_emotion"
+            ),
+            models.Index(fields=["created"], name="archive_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_image(self) -> bool:
+        return bool(self.annotated)
+
+
+class Face(models.Model):
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="faces")
+    index = models.PositiveSmallIntegerField()
+    x = models.IntegerField()
+    y = models.IntegerField()
+    w = models.PositiveIntegerField()
+    h = models.PositiveIntegerField()
+    angry = models.FloatField()
+    disgust = models.FloatField()
+    fear = models.FloatField()
+    happy = models.FloatField()
+    neutral = models.FloatField()
+    sad = models.FloatField()
+    surprise = models.FloatField()
+    dominant_emotion = models.CharField(max_length=10, choices=EMOTION_CHOICES)
+    confidence = models.FloatField()
+    spread = models.JSONField(default=dict)
+    agreement = models.FloatField()
+    verdict = models.CharField(max_length=10)
+    reasons = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ("analysis", "index")
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "index"], name="archive_face_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"Face {self.index + 1} of {self.analysis_id}"
+
+    @property
+    def box(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+    @property
+    def emotions(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in EMOTIONS}

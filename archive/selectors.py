@@ -1,0 +1,97 @@
+"""Reading the archive: every query is scoped to one owner."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Avg, Count, Max, Min, QuerySet
+from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
+from django.shortcuts import get_object_or_404
+
+from accounts.models import User
+from analysis.ml.types import EMOTIONS
+from archive.models import Analysis, Face
+
+
+@dataclass(frozen=True)
+class ArchiveFilter:
+    query: str = ""
+    emotion: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+
+def analyses_of(owner: User, filters: ArchiveFilter | None = None) -> QuerySet[Analysis]:
+    """``owner``'s analyses, newest first, narrowed by ``filters``."""
+    analyses = Analysis.objects.filter(owner=owner).order_by("-created", "-id")
+    if filters is None:
+        return analyses
+    if filters.query:
+        analyses = analyses.filter(name__icontains=filters.query)
+    if filters.emotion:
+        analyses = analyses.filter(dominant_emotion=filters.emotion)
+    if filters.date_from:
+        analyses = analyses.filter(created__date__gte=filters.date_from)
+    if filters.date_to:
+        analyses = analyses.filter(created__date__lte=filters.date_to)
+    return analyses
+
+
+def analysis_of(owner: User, analysis_id: int) -> Analysis:
+    """One of ``owner``'s analyses; anyone else's answers 404, as if it did not exist."""
+    return get_object_or_404(
+        Analysis.objects.prefetch_related("faces"), owner=owner, pk=analysis_id
+    )
+
+
+def analyses_by_ids(owner: User, ids: list[int]) -> QuerySet[Analysis]:
+    return analyses_of(owner).filter(pk__in=ids)
+
+
+@dataclass(frozen=True)
+class ArchiveStats:
+    analyses: int
+    faces: int
+    dominant_counts: dict[str, int]
+    mean_scores: dict[str, float]
+    timeline: list[tuple[dt.date, dict[str, int]]]
+    period: str
+
+
+def stats_of(owner: User) -> ArchiveStats:
+    """How emotions are distributed over ``owner``'s archive, overall and over time."""
+    faces = Face.objects.filter(analysis__owner=owner)
+    counts = {
+        row["dominant_emotion"]: row["n"]
+        for row in faces.values("dominant_emotion").annotate(n=Count("id"))
+    }
+    means = faces.aggregate(**{name: Avg(name) for name in EMOTIONS})
+    span = analyses_of(owner).aggregate(first=Min("created"), last=Max("created"))
+    days = (span["last"] - span["first"]).days if span["first"] else 0
+    period, trunc = (
+        ("day", TruncDate)
+        if days <= 31
+        else ("week", TruncWeek)
+        if days <= 366
+        else ("month", TruncMonth)
+    )
+    rows = (
+        faces.annotate(bucket=trunc("analysis__created"))
+        .values("bucket", "dominant_emotion")
+        .annotate(n=Count("id"))
+        .order_by("bucket")
+    )
+    timeline: dict[dt.date, dict[str, int]] = {}
+    for row in rows:
+        bucket = row["bucket"]
+        day = bucket.date() if isinstance(bucket, dt.datetime) else bucket
+        timeline.setdefault(day, dict.fromkeys(EMOTIONS, 0))[row["dominant_emotion"]] = row["n"]
+    return ArchiveStats(
+        analyses=analyses_of(owner).count(),
+        faces=sum(counts.values()),
+        dominant_counts={name: counts.get(name, 0) for name in EMOTIONS},
+        mean_scores={name: round(means[name] or 0.0, 4) for name in EMOTIONS},
+        timeline=sorted(timeline.items()),
+        period=period,
+    )

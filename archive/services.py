@@ -1,0 +1,177 @@
+"""Writing the archive: saving, renaming, deleting and purging analyses, with their files.
+
+Rows and files change together: a save that fails part way leaves neither rows nor files, and
+files are deleted only once the rows that point to them are gone for good.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, default_storage
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from analysis.ml.annotate import annotate
+from analysis.ml.images import encode_jpeg
+from analysis.ml.types import EMOTIONS
+from analysis.services import Analysis as AnalysisRun
+from archive.models import Analysis, Face
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIDE = 360
+NAME_MAX_LENGTH = 200
+
+
+def _file_paths(owner: User) -> str:
+    # A random folder per analysis: paths cannot be guessed and never collide.
+    return f"archive/{owner.pk}/{uuid.uuid4().hex}"
+
+
+def _thumbnail(pixels: np.ndarray) -> bytes:
+    height, width = pixels.shape[:2]
+    scale = min(1.0, THUMBNAIL_SIDE / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA) if scale < 1 else pixels
+    return encode_jpeg(np.ascontiguousarray(small), quality=85)
+
+
+def default_name(run: AnalysisRun) -> str:
+    faces = len(run.result.faces)
+    when = timezone.localtime().strftime("%Y-%m-%d %H:%M")
+    return f"{faces} face{'s' if faces != 1 else ''}, {when}"
+
+
+def analysis_save(
+    *,
+    owner: User,
+    run: AnalysisRun,
+    name: str = "",
+    source: str = Analysis.Source.UPLOAD,
+    keep_image: bool = True,
+    storage: Storage | None = None,
+) -> Analysis:
+    """Save an analysis run to ``owner``'s archive, with its pictures unless ``keep_image`` is
+    false (then only the scores are kept). All or nothing."""
+    storage = storage or default_storage
+    result = run.result
+    name = (name.strip() or default_name(run))[:NAME_MAX_LENGTH]
+    totals = np.zeros(len(EMOTIONS))
+    for face in result.faces:
+        totals += [face.emotions.probabilities[e] for e in EMOTIONS]
+    dominant = EMOTIONS[int(totals.argmax())] if result.faces else ""
+
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            record = Analysis(
+                owner=owner,
+                name=name,
+                source=source,
+                width=result.width,
+                height=result.height,
+                detector=result.detector,
+                passes=result.passes,
+                enhance=run.enhance,
+                model_versions=result.models,
+                face_count=len(result.faces),
+                dominant_emotion=dominant,
+            )
+            if keep_image:
+                folder = _file_paths(owner)
+                # The original is stored upright and re-encoded: this also drops its EXIF
+                # metadata, such as where the photo was taken.
+                annotated = annotate(run.image.pixels, result.faces)
+                files = {
+                    "original": encode_jpeg(run.image.pixels, quality=92),
+                    "annotated": encode_jpeg(annotated),
+                    "thumbnail": _thumbnail(annotated),
+                }
+                for field, data in files.items():
+                    path = storage.save(f"{folder}/{field}.jpg", ContentFile(data))
+                    written.append(path)
+                    getattr(record, field).name = path
+            record.save()
+            Face.objects.bulk_create(
+                [
+                    Face(
+                        analysis=record,
+                        index=face.index,
+                        x=face.face.box.x,
+                        y=face.face.box.y,
+                        w=face.face.box.w,
+                        h=face.face.box.h,
+                        dominant_emotion=face.emotions.dominant,
+                        confidence=face.emotions.confidence,
+                        spread=face.emotions.spread,
+                        agreement=face.emotions.agreement,
+                        verdict=face.quality.verdict,
+                        reasons=list(face.quality.reasons),
+                        **face.emotions.probabilities,
+                    )
+                    for face in result.faces
+                ]
+            )
+    except BaseException:
+        _delete_files(storage, written)
+        raise
+    return record
+
+
+def analysis_rename(*, analysis: Analysis, name: str) -> Analysis:
+    name = name.strip()
+    if not name:
+        raise ValueError("A name cannot be empty.")
+    analysis.name = name[:NAME_MAX_LENGTH]
+    analysis.save(update_fields=["name"])
+    return analysis
+
+
+def analyses_delete(*, analyses: QuerySet[Analysis] | Iterable[Analysis]) -> int:
+    """Delete analyses, their faces and their files; returns how many were deleted."""
+    items = list(analyses)
+    paths = [
+        (item.original.storage, str(field.name))
+        for item in items
+        for field in (item.original, item.annotated, item.thumbnail)
+        if field
+    ]
+    with transaction.atomic():
+        Analysis.objects.filter(pk__in=[item.pk for item in items]).delete()
+        transaction.on_commit(lambda: _delete_stored(paths))
+    return len(items)
+
+
+def analyses_purge(*, older_than_days: int, now: dt.datetime | None = None) -> int:
+    """Delete every analysis older than ``older_than_days`` days, files included."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=older_than_days)
+    deleted = 0
+    # In batches, so that a large archive never loads into memory at once.
+    while True:
+        batch = list(Analysis.objects.filter(created__lt=cutoff).order_by("pk")[:200])
+        if not batch:
+            return deleted
+        deleted += analyses_delete(analyses=batch)
+
+
+def _delete_stored(paths: list[tuple[Storage, str]]) -> None:
+    for storage, path in paths:
+        _delete_files(storage, [path])
+
+
+def _delete_files(storage: Storage, paths: list[str]) -> None:
+    for path in paths:
+        try:
+            storage.delete(path)
+        except Exception:
+            # The rows are already gone; a file left behind is logged for the admin.
+            logger.exception("Could not delete %s from storage", path)

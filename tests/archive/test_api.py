@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from analysis.ml import models as ml_models
+from analysis.ml.types import Box
+from archive.models import Analysis
+from tests.analysis.fakes import FakeClassifier, FakeDetector
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def api(alice: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(alice)
+    return client
+
+
+def test_analyze_can_save_to_the_archive(
+    api: APIClient, alice: User, testdata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        ml_models, "detector", lambda name, threads=2: FakeDetector([Box(10, 10, 100, 100)])
+    )
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda threads=2: FakeClassifier())
+    with (testdata / "scenes" / "astronaut.png").open("rb") as image:
+        body = api.post(
+            "/api/v1/analyze",
+            {"image": image, "save": "true", "name": "Astronaut 🚀"},
+            format="multipart",
+        ).json()
+    saved = Analysis.objects.get(pk=body["analysis_id"])
+    assert saved.owner == alice
+    assert saved.name == "Astronaut 🚀"
+    assert saved.annotated
+    with (testdata / "scenes" / "astronaut.png").open("rb") as image:
+        body = api.post(
+            "/api/v1/analyze",
+            {"image": image, "save": "true", "keep_image": "false"},
+            format="multipart",
+        ).json()
+    assert not Analysis.objects.get(pk=body["analysis_id"]).original
+
+
+def test_list_is_paginated_newest_first_and_filterable(
+    api: APIClient, alice: User, bob: User, save_for: Callable[..., Analysis]
+) -> None:
+    for i in range(3):
+        save_for(alice, f"mine {i}")
+    save_for(bob, "not mine")
+    body = api.get("/api/v1/analyses").json()
+    assert body["count"] == 3
+    assert [item["name"] for item in body["results"]] == ["mine 2", "mine 1", "mine 0"]
+    assert body["results"][0]["images"]["annotated"].endswith("/images/annotated")
+    assert api.get("/api/v1/analyses?q=1").json()["count"] == 1
+    assert api.get("/api/v1/analyses?emotion=sad").json()["count"] == 0
+    error = api.get("/api/v1/analyses?emotion=joy").json()["error"]
+    assert error["code"] == "validation_error"
+
+
+def test_get_patch_delete_one(
+    api: APIClient, alice: User, save_for: Callable[..., Analysis]
+) -> None:
+    saved = save_for(alice, "before")
+    url = f"/api/v1/analyses/{saved.pk}"
+    assert api.get(url).json()["faces"][0]["box"] == [40, 60, 150, 150]
+    assert api.patch(url, {"name": "after"}, format="json").json()["name"] == "after"
+    assert api.patch(url, {"name": ""}, format="json").status_code == 400
+    image = api.get(f"{url}/images/original")
+    assert image.status_code == 200
+    assert api.delete(url).status_code == 204
+    assert api.get(url).status_code == 404
+
+
+def test_another_users_analysis_answers_404(
+    api: APIClient, bob: User, save_for: Callable[..., Analysis]
+) -> None:
+    theirs = save_for(bob, "bob's")
+    url = f"/api/v1/analyses/{theirs.pk}"
+    assert api.get(url).status_code == 404
+    assert api.get(url).json()["error"]["code"] == "not_found"
+    assert api.patch(url, {"name": "x"}, format="json").status_code == 404
+    assert api.delete(url).status_code == 404
+    assert api.get(f"{url}/images/original").status_code == 404
+    exported = api.get(f"/api/v1/analyses/export/json?ids={theirs.pk}")
+    assert b"bob's" not in b"".join(getattr(exported, "streaming_content", [exported.content]))
+    assert Analysis.objects.filter(pk=theirs.pk, name="bob's").exists()
+
+
+def test_export_formats(api: APIClient, alice: User, save_for: Callable[..., Analysis]) -> None:
+    saved = save_for(alice, "one")
+    assert api.get("/api/v1/analyses/export/csv").content.decode("utf-8-sig").count("\n") == 3
+    assert (
+        api.get(f"/api/v1/analyses/export/zip?ids={saved.pk}")["Content-Type"] == "application/zip"
+    )
+    assert api.get("/api/v1/analyses/export/xls").status_code == 400
+
+
+def test_anonymous_clients_get_nothing(save_for: Callable[..., Analysis], alice: User) -> None:
+    saved = save_for(alice)
+    for url in (
+        "/api/v1/analyses",
+        f"/api/v1/analyses/{saved.pk}",
+        "/api/v1/analyses/export/csv",
+    ):
+        assert APIClient().get(url).status_code in (401, 403)
