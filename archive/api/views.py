@@ -47,7 +47,11 @@ class AnalysisListApi(APIView):
         date_from = serializers.DateField(required=False)
         date_to = serializers.DateField(required=False)
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="analyses_list",
+        parameters=[FilterSerializer],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
