@@ -17,6 +17,7 @@ from accounts.forms import AvatarForm, CodeForm, PasswordConfirmForm, TokenCreat
 from accounts.models import User
 from accounts.qr import qr_svg
 from analysis.ml.images import ImageError
+from fersite.files import private_file_response
 
 # Wrong codes allowed per account in CODE_WINDOW seconds, on top of django-otp's throttling.
 MAX_CODE_ATTEMPTS = 10
@@ -132,12 +133,7 @@ def avatar_remove(request: HttpRequest) -> HttpResponse:
 @login_required
 def avatar_file(request: HttpRequest) -> FileResponse:
     """The signed-in user's avatar, served by the app: media files have no public URL."""
-    avatar = _user(request).avatar
-    if not avatar:
-        raise Http404("No avatar")
-    response = FileResponse(avatar.open("rb"), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return private_file_response(_user(request).avatar, content_type="image/png", max_age=3600)
 
 
 @login_required

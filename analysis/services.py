@@ -112,6 +112,15 @@ def models_warm_up() -> None:
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
 
 
+def image_to_dict(image: DecodedImage) -> dict[str, Any]:
+    return {
+        "width": image.width,
+        "height": image.height,
+        "format": image.format,
+        "exif_rotated": image.exif_rotated,
+    }
+
+
 def face_to_dict(face: DetectedFace, index: int) -> dict[str, Any]:
     return {
         "index": index,
@@ -147,12 +156,7 @@ def result_to_dict(analysis: Analysis, *, include_image: bool = False) -> dict[s
     """The API's JSON for an analysis (see DESIGN.md): faces left to right."""
     result = analysis.result
     body: dict[str, Any] = {
-        "image": {
-            "width": result.width,
-            "height": result.height,
-            "format": analysis.image.format,
-            "exif_rotated": analysis.image.exif_rotated,
-        },
+        "image": image_to_dict(analysis.image),
         "faces": [face_result_to_dict(face) for face in result.faces],
         "analysis_id": None,
         "detector": result.detector,

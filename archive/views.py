@@ -18,6 +18,7 @@ from analysis.ml.types import EMOTIONS
 from archive import exports, selectors, services
 from archive.forms import FilterForm, RenameForm
 from archive.models import Analysis
+from fersite.files import private_file_response
 
 PAGE_SIZE = 24
 IMAGE_KINDS = ("original", "annotated", "thumbnail")
@@ -149,12 +150,7 @@ def analysis_image(request: HttpRequest, analysis_id: int, kind: str) -> FileRes
 
 
 def image_response(analysis: Analysis, kind: str) -> FileResponse:
-    field = getattr(analysis, kind)
-    if not field:
-        raise Http404("This analysis kept no picture")
-    response = FileResponse(field.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    return private_file_response(getattr(analysis, kind), content_type="image/jpeg", max_age=86400)
 
 
 @login_required

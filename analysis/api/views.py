@@ -120,12 +120,7 @@ class DetectApi(APIView):
         )
         return Response(
             {
-                "image": {
-                    "width": detection.image.width,
-                    "height": detection.image.height,
-                    "format": detection.image.format,
-                    "exif_rotated": detection.image.exif_rotated,
-                },
+                "image": services.image_to_dict(detection.image),
                 "detector": detection.detector,
                 "faces": [
                     services.face_to_dict(face, index) for index, face in enumerate(detection.faces)
