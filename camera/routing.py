@@ -1,11 +1,11 @@
-"""Websocket routes of the camera app, mounted by fersite.asgi.
-
-The live camera consumer is not built yet, so no route is served: a websocket handshake to
-any path is refused by the router.
-"""
+"""Websocket routes of the camera app, mounted by fersite.asgi."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from camera.consumers import CameraConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/camera/", CameraConsumer.as_asgi()),
+]

@@ -13,6 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.websocket import VerifiedUserMiddleware  # noqa: E402
 from camera.routing import websocket_urlpatterns  # noqa: E402
 from fersite.warmup import start_warm_up  # noqa: E402
 
@@ -22,7 +23,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(VerifiedUserMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -1,0 +1,138 @@
+"""The live camera websocket (/ws/camera/), as DESIGN.md describes it.
+
+The client sends each frame as one binary message holding a JPEG. At most one frame per
+connection is analysed at a time; frames that arrive meanwhile replace each other, so the
+newest wins and latency never grows. The analysis runs in a worker thread, never on the event
+loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from analysis.ml.images import ImageError
+from analysis.ml.models import DETECTORS
+from analysis.ml.tta import MAX_PASSES
+from camera import services
+
+logger = logging.getLogger(__name__)
+
+# Close codes: 4401 for a handshake without a verified user (like HTTP 401).
+CLOSE_UNAUTHORIZED = 4401
+
+
+class CameraConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.user = user
+        self.latest: bytes | None = None
+        self.last_good_frame: bytes | None = None
+        self.latest_number = 0
+        self.received = 0
+        self.dropped = 0
+        self.passes = services.LIVE_PASSES
+        self.detector = "auto"
+        self.worker: asyncio.Task[None] | None = None
+        await self.accept()
+        await self._send({"type": "ready", "passes": self.passes, "detector": self.detector})
+
+    async def disconnect(self, code: int) -> None:
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None:
+            await self._frame(bytes_data)
+        elif text_data is not None:
+            await self._command(text_data)
+
+    async def _frame(self, data: bytes) -> None:
+        self.received += 1
+        if len(data) > services.MAX_FRAME_BYTES:
+            await self._error("file_too_large", "A frame may be at most 4 MB.")
+            return
+        if self.latest is not None:
+            self.dropped += 1
+        self.latest, self.latest_number = data, self.received
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        while self.latest is not None:
+            data, number = self.latest, self.latest_number
+            self.latest = None
+            try:
+                result = await sync_to_async(services.frame_analyse, thread_sensitive=False)(
+                    data=data, detector=self.detector, passes=self.passes
+                )
+            except ImageError as exc:
+                await self._error(exc.code, exc.message, frame=number)
+                continue
+            except Exception:
+                logger.exception("Analysing a camera frame failed")
+                await self._error("server_error", "This frame could not be analysed.", frame=number)
+                continue
+            self.last_good_frame = data
+            await self._send({"type": "faces", "frame": number, "dropped": self.dropped, **result})
+
+    async def _command(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError:
+            await self._error("validation_error", "Messages must be JSON objects.")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "capture":
+            await self._capture(str(message.get("name", ""))[:200])
+        elif kind == "settings":
+            await self._settings(message)
+        else:
+            await self._error("validation_error", f"Unknown message type {kind!r}.")
+
+    async def _settings(self, message: dict[str, Any]) -> None:
+        passes = message.get("passes", self.passes)
+        detector = message.get("detector", self.detector)
+        if not isinstance(passes, int) or not 1 <= passes <= MAX_PASSES:
+            await self._error("validation_error", f"passes must be 1 to {MAX_PASSES}.")
+            return
+        if detector not in DETECTORS:
+            await self._error(
+                "validation_error", f"detector must be one of {', '.join(DETECTORS)}."
+            )
+            return
+        self.passes, self.detector = passes, detector
+        await self._send({"type": "ready", "passes": passes, "detector": detector})
+
+    async def _capture(self, name: str) -> None:
+        frame = self.latest or self.last_good_frame
+        if frame is None:
+            await self._error("no_frame", "No frame has arrived yet to capture.")
+            return
+        try:
+            run = await sync_to_async(services.frame_capture_run, thread_sensitive=False)(
+                data=frame, detector=self.detector
+            )
+            saved = await database_sync_to_async(services.frame_capture_save)(
+                owner=self.user, run=run, name=name
+            )
+        except ImageError as exc:
+            await self._error(exc.code, exc.message)
+            return
+        await self._send({"type": "saved", "analysis_id": saved.pk, "name": saved.name})
+
+    async def _error(self, code: str, message: str, **extra: Any) -> None:
+        await self._send({"type": "error", "error": {"code": code, "message": message}, **extra})
+
+    async def _send(self, body: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(body))

@@ -1,0 +1,45 @@
+"""Live camera frames through the same analysis as uploads, and capturing one to the archive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import User
+from analysis import services as analysis_services
+from archive.models import Analysis
+from archive.services import analysis_save
+
+# A live frame is scored through fewer passes than an upload, so that the overlay keeps up;
+# a capture uses the full default.
+LIVE_PASSES = 3
+CAPTURE_PASSES = 10
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+
+def frame_analyse(
+    *, data: bytes, detector: str = "auto", passes: int = LIVE_PASSES
+) -> dict[str, Any]:
+    """Score one JPEG frame; the faces have the same shape as the API's."""
+    run = analysis_services.analysis_run(
+        data=data, detector=detector, passes=passes, annotated=False
+    )
+    body = analysis_services.result_to_dict(run)
+    return {
+        "image": body["image"],
+        "faces": body["faces"],
+        "passes": body["passes"],
+        "detector": body["detector"],
+        "timings_ms": body["timings_ms"],
+    }
+
+
+def frame_capture_run(*, data: bytes, detector: str = "auto") -> analysis_services.Analysis:
+    """Analyse a frame fully, as an upload would be (CPU work: run it in a worker thread)."""
+    return analysis_services.analysis_run(
+        data=data, detector=detector, passes=CAPTURE_PASSES, annotated=False
+    )
+
+
+def frame_capture_save(*, owner: User, run: analysis_services.Analysis, name: str) -> Analysis:
+    """Save a captured frame's analysis to ``owner``'s archive, marked as from the camera."""
+    return analysis_save(owner=owner, run=run, name=name, source=Analysis.Source.CAMERA)

@@ -1,0 +1,187 @@
+"""The live camera websocket, through the whole ASGI stack (origin check, session, tokens)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from accounts.models import User
+from accounts.services import api_token_create
+from analysis.ml import models as ml_models
+from analysis.ml.types import Box
+from archive.models import Analysis
+from fersite.asgi import application
+from tests.analysis.fakes import FakeClassifier, FakeDetector
+from tests.conftest import login_verified
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+ORIGIN = (b"origin", b"http://localhost")
+
+
+class SlowClassifier(FakeClassifier):
+    def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        time.sleep(0.4)
+        return super().predict(faces)
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeClassifier:
+    classifier = FakeClassifier()
+    monkeypatch.setattr(
+        ml_models, "detector", lambda name, threads=2: FakeDetector([Box(100, 80, 160, 160)])
+    )
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda threads=2: classifier)
+    return classifier
+
+
+@pytest.fixture
+def frame(testdata: Path) -> bytes:
+    return (testdata / "scenes" / "single_large.jpg").read_bytes()
+
+
+def _session_cookie(user: User, *, verified: bool = True) -> tuple[bytes, bytes]:
+    client = Client()
+    if verified:
+        login_verified(client, user)
+    else:
+        client.force_login(user)
+    value = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={value}".encode())
+
+
+async def _connect(*headers: tuple[bytes, bytes]) -> tuple[WebsocketCommunicator, bool, Any]:
+    communicator = WebsocketCommunicator(application, "/ws/camera/", headers=list(headers))
+    connected, code = await communicator.connect(timeout=10)
+    return communicator, connected, code
+
+
+async def test_anonymous_and_unverified_sessions_are_refused(alice: User) -> None:
+    from asgiref.sync import sync_to_async
+
+    for headers in (
+        [ORIGIN],
+        [ORIGIN, await sync_to_async(_session_cookie)(alice, verified=False)],
+    ):
+        communicator, connected, code = await _connect(*headers)
+        assert not connected
+        assert code == 4401
+        await communicator.disconnect()
+
+
+async def test_another_origin_is_refused(alice: User) -> None:
+    from asgiref.sync import sync_to_async
+
+    cookie = await sync_to_async(_session_cookie)(alice)
+    communicator, connected, _ = await _connect((b"origin", b"http://evil.example"), cookie)
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_a_verified_session_gets_faces_for_each_frame(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    communicator, connected, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "ready"
+    await communicator.send_to(bytes_data=frame)
+    message = await communicator.receive_json_from(timeout=20)
+    assert message["type"] == "faces"
+    assert message["frame"] == 1
+    assert message["image"] == {
+        "width": 1536,
+        "height": 2048,
+        "format": "JPEG",
+        "exif_rotated": False,
+    }
+    face = message["faces"][0]
+    # The fake's box is on the 1024 px copy the detector sees, mapped back to full size.
+    assert face["box"] == [200, 160, 320, 320]
+    assert sum(face["emotions"].values()) == pytest.approx(1, abs=0.01)
+    assert face["dominant_emotion"] == "happy"
+    await communicator.disconnect()
+
+
+async def test_an_api_token_in_the_handshake_authenticates(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    key = (await sync_to_async(api_token_create)(user=alice, name="ws")).key
+    communicator, connected, _ = await _connect(ORIGIN, (b"authorization", f"Token {key}".encode()))
+    assert connected
+    await communicator.disconnect()
+    communicator, connected, code = await _connect(ORIGIN, (b"authorization", b"Token wrong"))
+    assert not connected
+    assert code == 4401
+
+
+async def test_a_bad_frame_gets_an_error_and_the_stream_goes_on(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=b"not a jpeg")
+    error = await communicator.receive_json_from(timeout=10)
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "invalid_image"
+    await communicator.send_to(bytes_data=frame)
+    assert (await communicator.receive_json_from(timeout=20))["type"] == "faces"
+    await communicator.send_to(text_data='{"type": "settings", "passes": 50}')
+    assert (await communicator.receive_json_from())["error"]["code"] == "validation_error"
+    await communicator.disconnect()
+
+
+async def test_frames_that_arrive_while_busy_give_way_to_the_newest(
+    alice: User, monkeypatch: pytest.MonkeyPatch, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    monkeypatch.setattr(
+        ml_models, "detector", lambda name, threads=2: FakeDetector([Box(10, 10, 90, 90)])
+    )
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda threads=2: SlowClassifier())
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    for _ in range(5):
+        await communicator.send_to(bytes_data=frame)
+    first = await communicator.receive_json_from(timeout=20)
+    second = await communicator.receive_json_from(timeout=20)
+    assert first["frame"] == 1
+    assert second["frame"] == 5
+    assert second["dropped"] == 3
+    assert await communicator.receive_nothing(timeout=1)
+    await communicator.disconnect()
+
+
+async def test_capture_saves_the_latest_frame_to_the_archive(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(text_data='{"type": "capture", "name": "too early"}')
+    assert (await communicator.receive_json_from())["error"]["code"] == "no_frame"
+    await communicator.send_to(bytes_data=frame)
+    await communicator.receive_json_from(timeout=20)
+    await communicator.send_to(text_data='{"type": "capture", "name": "Webcam 📷"}')
+    saved = await communicator.receive_json_from(timeout=20)
+    assert saved["type"] == "saved"
+    analysis = await sync_to_async(Analysis.objects.get)(pk=saved["analysis_id"])
+    assert analysis.name == "Webcam 📷"
+    assert analysis.source == "camera"
+    assert analysis.owner_id == alice.pk
+    assert analysis.passes == 10
+    await communicator.disconnect()

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from analysis.ml.images import decode_image
+from archive.models import Analysis
+from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, sign_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.ml, pytest.mark.django_db(transaction=True)]
+
+
+def write_y4m(image: np.ndarray, path: Path, frames: int = 10) -> None:
+    """A YUV4MPEG2 video of a still picture, which Chromium plays as its fake webcam."""
+    height, width = image.shape[:2]
+    yuv = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
+    with path.open("wb") as handle:
+        handle.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            handle.write(b"FRAME\n")
+            handle.write(yuv.tobytes())
+
+
+@pytest.fixture
+def camera_page(testdata: Path, tmp_path: Path, asgi_live_server: str, alice: Any) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    video = tmp_path / "face.y4m"
+    write_y4m(decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels, video)
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        sign_in(context, asgi_live_server, alice)
+        yield context.new_page()
+        browser.close()
+
+
+def test_the_live_camera_shows_the_face_and_captures_it(
+    camera_page: Any, asgi_live_server: str
+) -> None:
+    page = camera_page
+    page.goto(asgi_live_server + "/camera/")
+    page.get_by_role("button", name="Start camera").click()
+    face = page.locator(".live-face").first
+    face.wait_for(timeout=60_000)
+    assert face.get_attribute("data-emotion") == "happy"
+    # The overlay has a box drawn on it.
+    painted = page.evaluate(
+        "() => { const c = document.getElementById('overlay');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"
+    )
+    assert painted > 100
+    page.wait_for_function(
+        "document.getElementById('stats').textContent.includes('frames/s')", timeout=30_000
+    )
+    page.screenshot(path=str(REPO_ROOT / "docs" / "screenshots" / "camera.png"))
+
+    page.fill("#capture-name", "Astronaut live")
+    page.get_by_role("button", name="Capture").click()
+    page.locator("#capture-status a").wait_for(timeout=60_000)
+    saved = Analysis.objects.get()
+    assert saved.name == "Astronaut live"
+    assert saved.source == "camera"
+    assert saved.dominant_emotion == "happy"
+    page.get_by_role("button", name="Stop").click()
