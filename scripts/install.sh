@@ -28,7 +28,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     echo "Installing system packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     echo "Missing system packages. Run this as root, then run this command again:" >&2
     echo "  apt-get update && apt-get install -y ${missing[*]}" >&2

@@ -83,3 +83,23 @@ def test_both_faces_of_the_couple_are_scored_left_to_right(testdata: Path) -> No
     boxes = [face.face.box for face in result.faces]
     assert len(boxes) == 2
     assert boxes[0].x < boxes[1].x
+
+
+def test_every_face_of_a_group_of_seven_is_found(testdata: Path) -> None:
+    # No crowded selfie ships with the test data, so seven of the labelled portraits are set
+    # side by side, at two heights, on a plain background.
+    import cv2
+    import numpy as np
+
+    folder = testdata / "faces"
+    with (folder / "labels.csv").open(newline="") as handle:
+        names = [row["file"] for row in csv.DictReader(handle)]
+    portraits = [_pixels(folder / name) for name in names]
+    portraits = [p for p in portraits if p.shape[:2] == (350, 350)][:7]
+    group = np.full((520, 7 * 230 + 40, 3), 200, dtype=np.uint8)
+    for i, portrait in enumerate(portraits):
+        top, left = 40 + (i % 2) * 200, 20 + i * 230
+        group[top : top + 220, left : left + 220] = cv2.resize(portrait, (220, 220))
+    faces = detect(group, models.detector("auto"))
+    assert len(faces) == 7
+    assert [face.box.x // 230 for face in faces] == list(range(7))
