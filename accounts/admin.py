@@ -12,6 +12,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ApiToken, User
+from accounts.services import user_delete
 
 
 class EmailDeviceInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -79,6 +80,14 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
         apps = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
         users: QuerySet[User] = super().get_queryset(request)
         return users.annotate(_email_verified=Exists(verified), _app=Exists(apps))
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        # Through the service, so that the user's pictures leave storage with the rows.
+        user_delete(user=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            user_delete(user=user)
 
     @admin.display(boolean=True, description="email verified", ordering="_email_verified")
     def email_verified(self, obj: User) -> bool:

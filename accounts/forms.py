@@ -57,7 +57,11 @@ class PasswordConfirmForm(forms.Form):
         return password
 
 
-class TokenCreateForm(forms.Form):
+class TokenCreateForm(PasswordConfirmForm):
     name = forms.CharField(
         label="Name", max_length=100, help_text="What the token is for, e.g. “lab scripts”."
     )
+    field_order = ("name", "password")
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, user=user, **kwargs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import secrets
+import smtplib
 from dataclasses import dataclass
 
 import cv2
@@ -22,6 +24,8 @@ from PIL import Image
 
 from accounts.models import ApiToken, User
 from analysis.ml.images import decode_image
+
+logger = logging.getLogger(__name__)
 
 AVATAR_SIZE = 256
 BACKUP_CODE_COUNT = 10
@@ -55,14 +59,17 @@ def user_avatar_remove(*, user: User) -> None:
 
 
 def user_delete(*, user: User) -> None:
-    """Delete the account, its files and everything that belongs to it."""
+    """Delete the account and everything that belongs to it: analyses with their pictures,
+    the avatar, devices and tokens. Files go once the rows are gone for good."""
+    from archive.services import analyses_delete
+
     avatar = user.avatar.name if user.avatar else None
     storage = user.avatar.storage
     with transaction.atomic():
+        analyses_delete(analyses=user.analyses.all())  # type: ignore[attr-defined]
         user.delete()
-    # Files are removed once the rows are gone for good, so a failed delete loses nothing.
-    if avatar:
-        storage.delete(avatar)
+        if avatar:
+            transaction.on_commit(lambda: storage.delete(avatar))
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,13 @@ def otp_code_send(*, user: User) -> tuple[bool, str]:
         wait = details.get("next_generation_at") if details else None
         seconds = max(1, int((wait - timezone.now()).total_seconds())) if wait else 60
         return False, f"A code was sent a moment ago; you can ask for another in {seconds} s."
-    device.generate_challenge()
+    try:
+        device.generate_challenge()
+    except (smtplib.SMTPException, OSError):
+        logger.exception("Sending the sign-in code to %s failed", user.email)
+        # The code was not delivered: let the person ask again at once.
+        device.cooldown_reset()
+        return False, "The email with your code could not be sent. Try again in a moment."
     return True, f"We sent a 6-digit code to {user.email}. It is valid for 10 minutes."
 
 

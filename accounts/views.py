@@ -3,6 +3,9 @@ and deleting the account."""
 
 from __future__ import annotations
 
+import base64
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -17,6 +20,7 @@ from accounts.forms import AvatarForm, CodeForm, PasswordConfirmForm, TokenCreat
 from accounts.models import User
 from accounts.qr import qr_svg
 from analysis.ml.images import ImageError
+from analysis.services import upload_read
 from fersite.files import private_file_response
 
 # Wrong codes allowed per account in CODE_WINDOW seconds, on top of django-otp's throttling.
@@ -50,12 +54,11 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         sent, message = services.otp_code_send(user=user)
         messages.success(request, message) if sent else messages.warning(request, message)
         request.session[_SENT_KEY] = True
-        return redirect(f"{request.path}?next={_safe_next(request)}")
+        return redirect(f"{request.path}?next={quote(_safe_next(request))}")
     if request.method == "POST":
         form = CodeForm(request.POST)
         attempts_key = f"otp-attempts:{user.pk}"
-        attempts = cache.get(attempts_key, 0)
-        if attempts >= MAX_CODE_ATTEMPTS:
+        if cache.get(attempts_key, 0) >= MAX_CODE_ATTEMPTS:
             form.add_error(None, "Too many wrong codes. Wait 15 minutes, or log out and in again.")
         elif form.is_valid():
             try:
@@ -69,7 +72,9 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
                     cache.delete(attempts_key)
                     request.session.pop(_SENT_KEY, None)
                     return redirect(_safe_next(request))
-                cache.set(attempts_key, attempts + 1, CODE_WINDOW)
+                # add then incr: atomic in a shared cache, so parallel tries all count.
+                cache.add(attempts_key, 0, CODE_WINDOW)
+                cache.incr(attempts_key)
                 form.add_error("code", "This code is wrong or has expired.")
     elif not has_app and not request.session.get(_SENT_KEY):
         # The first visit sends the code by itself; later visits wait for "send again".
@@ -114,7 +119,7 @@ def avatar_upload(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:profile")
     upload = form.cleaned_data["avatar"]
     try:
-        services.user_avatar_set(user=_user(request), data=upload.read())
+        services.user_avatar_set(user=_user(request), data=upload_read(upload))
     except ImageError as exc:
         messages.error(request, f"That picture cannot be used: {exc.message}")
     else:
@@ -141,6 +146,11 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
     """Add an authenticator app: scan the QR code, confirm with a first code."""
     user = _user(request)
     if request.method == "POST" and request.POST.get("action") == "start":
+        # Changing the second factor needs the password, like removing it: a borrowed
+        # session must not be able to add its own authenticator.
+        if not PasswordConfirmForm(request.POST, user=user).is_valid():
+            messages.error(request, "The app was not set up: your password was wrong.")
+            return redirect("accounts:profile")
         services.totp_device_start(user=user)
         return redirect("accounts:totp_setup")
     device = user.totpdevice_set.filter(confirmed=False).first()  # type: ignore[attr-defined]
@@ -158,7 +168,12 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/totp_setup.html",
-        {"form": form, "qr": qr_svg(device.config_url), "secret": device.bin_key.hex()},
+        {
+            "form": form,
+            "qr": qr_svg(device.config_url),
+            # Authenticator apps take a typed-in key in base32, the form the QR code carries.
+            "secret": base64.b32encode(device.bin_key).decode().rstrip("="),
+        },
     )
 
 
@@ -179,6 +194,9 @@ def totp_remove(request: HttpRequest) -> HttpResponse:
 def backup_codes_new(request: HttpRequest) -> HttpResponse:
     if not selectors.has_authenticator_app(_user(request)):
         return redirect("accounts:profile")
+    if not PasswordConfirmForm(request.POST, user=_user(request)).is_valid():
+        messages.error(request, "No new codes: your password was wrong.")
+        return redirect("accounts:profile")
     codes = services.backup_codes_regenerate(user=_user(request))
     return render(request, "accounts/backup_codes.html", {"codes": codes})
 
@@ -186,13 +204,13 @@ def backup_codes_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def api_tokens(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    form = TokenCreateForm()
+    form = TokenCreateForm(user=user)
     new_key = None
     if request.method == "POST":
-        form = TokenCreateForm(request.POST)
+        form = TokenCreateForm(request.POST, user=user)
         if form.is_valid():
             new_key = services.api_token_create(user=user, name=form.cleaned_data["name"]).key
-            form = TokenCreateForm()
+            form = TokenCreateForm(user=user)
     return render(
         request,
         "accounts/api_tokens.html",

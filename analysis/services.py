@@ -14,19 +14,52 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 
 from analysis.ml import models, pipeline
 from analysis.ml.annotate import annotate
-from analysis.ml.images import DecodedImage, decode_image, encode_jpeg
-from analysis.ml.types import AnalysisResult, DetectedFace, FaceResult
+from analysis.ml.images import DecodedImage, check_file_size, decode_image, encode_jpeg
+from analysis.ml.types import (
+    AnalysisResult,
+    DetectedFace,
+    EmotionClassifier,
+    FaceDetector,
+    FaceResult,
+)
 
 logger = logging.getLogger(__name__)
 
 ENHANCERS = ("none", "gfpgan", "realesrgan")
 
 
-class EnhancementUnavailable(RuntimeError):
-    """The requested enhancement cannot run here (missing weights); the message says why."""
+class FeatureUnavailable(RuntimeError):
+    """Something this server cannot do now (missing weights or libraries); says why."""
+
+    code = "unavailable"
+
+
+class EnhancementUnavailable(FeatureUnavailable):
+    code = "enhancement_unavailable"
+
+
+class ModelUnavailable(FeatureUnavailable):
+    code = "model_unavailable"
+
+
+def _models(detector: str) -> tuple[FaceDetector, EmotionClassifier]:
+    """The detector and the classifier, loaded on first use; ModelUnavailable if they cannot
+    be loaded (a missing weight file, a broken install), instead of a server error."""
+    threads = settings.ML_THREADS
+    try:
+        return models.detector(detector, threads=threads), models.emotion_classifier(
+            threads=threads
+        )
+    except (OSError, ImportError) as exc:
+        logger.exception("Loading the models failed")
+        raise ModelUnavailable(
+            f"The analysis models cannot be loaded on this server ({exc}). "
+            "See /healthz and the README's section on model weights."
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -47,17 +80,34 @@ class Detection:
     millis: float
 
 
-def image_decode(*, data: bytes) -> DecodedImage:
+def upload_read(upload: UploadedFile[bytes]) -> bytes:
+    """An uploaded file's bytes, refusing one over the limit without reading all of it.
+
+    Django streams large uploads to a temporary file, so the file's size is known before it
+    is read into memory.
+    """
+    limit = settings.UPLOAD_MAX_BYTES
+    if upload.size is not None:
+        check_file_size(upload.size, max_bytes=limit)
+    upload.seek(0)
+    data: bytes = upload.read(limit + 1)
+    check_file_size(len(data), max_bytes=limit)
+    return data
+
+
+def image_decode(*, data: bytes, max_pixels: int | None = None) -> DecodedImage:
     """Decode an upload with the configured limits; raises analysis.ml.images.ImageError."""
     return decode_image(
-        data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.IMAGE_MAX_PIXELS
+        data,
+        max_bytes=settings.UPLOAD_MAX_BYTES,
+        max_pixels=min(max_pixels or settings.IMAGE_MAX_PIXELS, settings.IMAGE_MAX_PIXELS),
     )
 
 
 def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
     """Find the faces of an uploaded image, left to right, without scoring them."""
     image = image_decode(data=data)
-    model = models.detector(detector, threads=settings.ML_THREADS)
+    model, _ = _models(detector)
     started = time.perf_counter()
     faces = pipeline.detect(image.pixels, model)
     millis = round((time.perf_counter() - started) * 1000, 1)
@@ -72,6 +122,7 @@ def analysis_run(
     enhance: str = "none",
     select: Sequence[int] | None = None,
     annotated: bool = True,
+    max_pixels: int | None = None,
 ) -> Analysis:
     """Decode, detect, score the faces of an uploaded image, and draw the result.
 
@@ -86,12 +137,13 @@ def analysis_run(
             "analyse with enhance=none."
         )
     started = time.perf_counter()
-    image = image_decode(data=data)
+    image = image_decode(data=data, max_pixels=max_pixels)
     decode_ms = round((time.perf_counter() - started) * 1000, 1)
+    face_detector, classifier = _models(detector)
     result = pipeline.analyse(
         image.pixels,
-        detector=models.detector(detector, threads=settings.ML_THREADS),
-        classifier=models.emotion_classifier(threads=settings.ML_THREADS),
+        detector=face_detector,
+        classifier=classifier,
         passes=passes,
         select=select,
     )

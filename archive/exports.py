@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import tempfile
 import zipfile
 from collections.abc import Iterable
@@ -13,6 +14,9 @@ from typing import IO, Any
 
 from analysis.ml.types import EMOTIONS
 from archive.models import Analysis
+from fersite.files import STORAGE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 CSV_HEADER = [
     "analysis_id",
@@ -62,6 +66,11 @@ def analysis_to_dict(analysis: Analysis) -> dict[str, Any]:
     }
 
 
+def _cell(text: str) -> str:
+    # A spreadsheet runs a cell starting with = + - @ as a formula: names are data, not code.
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def export_csv(analyses: Iterable[Analysis]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -71,7 +80,7 @@ def export_csv(analyses: Iterable[Analysis]) -> bytes:
             writer.writerow(
                 [
                     analysis.pk,
-                    analysis.name,
+                    _cell(analysis.name),
                     analysis.created.isoformat(),
                     analysis.source,
                     analysis.detector,
@@ -103,13 +112,18 @@ def export_zip(analyses: Iterable[Analysis]) -> IO[bytes]:
         for analysis in items:
             for kind in ("original", "annotated"):
                 field = getattr(analysis, kind)
-                if field:
+                if not field:
+                    continue
+                try:
                     with field.open("rb") as handle:
-                        # JPEGs are already compressed: store them as they are.
-                        archive.writestr(
-                            f"images/{analysis.pk}-{kind}.jpg",
-                            handle.read(),
-                            compress_type=zipfile.ZIP_STORED,
-                        )
+                        data = handle.read()
+                except STORAGE_ERRORS as exc:
+                    # A lost file must not lose the rest of the export.
+                    logger.warning("Export skips %s: %s", field.name, exc)
+                    continue
+                # JPEGs are already compressed: store them as they are.
+                archive.writestr(
+                    f"images/{analysis.pk}-{kind}.jpg", data, compress_type=zipfile.ZIP_STORED
+                )
     buffer.seek(0)
     return buffer

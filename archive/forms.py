@@ -21,14 +21,17 @@ class FilterForm(forms.Form):
     )
 
     def filters(self) -> ArchiveFilter:
-        if not self.is_valid():
+        """The valid fields as a filter; an invalid one (shown as an error) is left out, so
+        that one mistyped date does not widen everything else to the whole archive."""
+        if not self.is_bound:
             return ArchiveFilter()
+        self.is_valid()
         data = self.cleaned_data
         return ArchiveFilter(
-            query=data["q"].strip(),
-            emotion=data["emotion"],
-            date_from=data["date_from"],
-            date_to=data["date_to"],
+            query=(data.get("q") or "").strip(),
+            emotion=data.get("emotion") or "",
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
         )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Avg, Count, Max, Min, QuerySet
@@ -45,8 +47,18 @@ def analysis_of(owner: User, analysis_id: int) -> Analysis:
     )
 
 
+MAX_SELECTION = 1000
+_ID = re.compile(r"^[0-9]{1,18}$")
+
+
+def parse_ids(values: Iterable[str]) -> list[int]:
+    """Analysis ids from form or query values; anything that is not one is ignored."""
+    ids = [int(value) for value in (v.strip() for v in values) if _ID.match(value)]
+    return ids[:MAX_SELECTION]
+
+
 def analyses_by_ids(owner: User, ids: list[int]) -> QuerySet[Analysis]:
-    return analyses_of(owner).filter(pk__in=ids)
+    return analyses_of(owner).filter(pk__in=ids[:MAX_SELECTION])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 from django.core.files.base import ContentFile
-from django.core.files.storage import Storage, default_storage
+from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -58,11 +58,11 @@ def analysis_save(
     name: str = "",
     source: str = Analysis.Source.UPLOAD,
     keep_image: bool = True,
-    storage: Storage | None = None,
 ) -> Analysis:
     """Save an analysis run to ``owner``'s archive, with its pictures unless ``keep_image`` is
     false (then only the scores are kept). All or nothing."""
-    storage = storage or default_storage
+    # The files' storage is the one the model's fields read them back from.
+    storage = Analysis._meta.get_field("original").storage
     result = run.result
     name = (name.strip() or default_name(run))[:NAME_MAX_LENGTH]
     totals = np.zeros(len(EMOTIONS))

@@ -35,10 +35,6 @@ def _owner(request: HttpRequest) -> User:
     return user
 
 
-def _ids(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
-
-
 @login_required
 def archive_page(request: HttpRequest) -> HttpResponse:
     form = FilterForm(request.GET or None)
@@ -97,7 +93,7 @@ def analysis_delete(request: HttpRequest, analysis_id: int) -> HttpResponse:
 def bulk_action(request: HttpRequest) -> HttpResponse | FileResponse:
     """Delete or export the analyses ticked on the list page."""
     owner = _owner(request)
-    analyses = selectors.analyses_by_ids(owner, _ids(request.POST.getlist("ids")))
+    analyses = selectors.analyses_by_ids(owner, selectors.parse_ids(request.POST.getlist("ids")))
     action = request.POST.get("action", "")
     if not analyses.exists():
         messages.warning(request, "Tick at least one analysis first.")

@@ -94,7 +94,8 @@ class CameraConsumer(AsyncWebsocketConsumer):
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "capture":
-            await self._capture(str(message.get("name", ""))[:200])
+            name = message.get("name")
+            await self._capture(name[:200] if isinstance(name, str) else "")
         elif kind == "settings":
             await self._settings(message)
         else:
@@ -115,7 +116,8 @@ class CameraConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "ready", "passes": passes, "detector": detector})
 
     async def _capture(self, name: str) -> None:
-        frame = self.latest or self.last_good_frame
+        # The last frame that analysed cleanly: a newer one may not decode.
+        frame = self.last_good_frame
         if frame is None:
             await self._error("no_frame", "No frame has arrived yet to capture.")
             return
@@ -128,6 +130,10 @@ class CameraConsumer(AsyncWebsocketConsumer):
             )
         except ImageError as exc:
             await self._error(exc.code, exc.message)
+            return
+        except Exception:
+            logger.exception("Capturing a camera frame failed")
+            await self._error("server_error", "The frame could not be saved.")
             return
         await self._send({"type": "saved", "analysis_id": saved.pk, "name": saved.name})
 

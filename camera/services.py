@@ -14,6 +14,8 @@ from archive.services import analysis_save
 LIVE_PASSES = 3
 CAPTURE_PASSES = 10
 MAX_FRAME_BYTES = 4 * 1024 * 1024
+# A webcam frame is at most 4K; a small file claiming more pixels would only cost memory.
+MAX_FRAME_PIXELS = 3840 * 2160
 
 
 def frame_analyse(
@@ -21,7 +23,7 @@ def frame_analyse(
 ) -> dict[str, Any]:
     """Score one JPEG frame; the faces have the same shape as the API's."""
     run = analysis_services.analysis_run(
-        data=data, detector=detector, passes=passes, annotated=False
+        data=data, detector=detector, passes=passes, annotated=False, max_pixels=MAX_FRAME_PIXELS
     )
     body = analysis_services.result_to_dict(run)
     return {
@@ -36,7 +38,11 @@ def frame_analyse(
 def frame_capture_run(*, data: bytes, detector: str = "auto") -> analysis_services.Analysis:
     """Analyse a frame fully, as an upload would be (CPU work: run it in a worker thread)."""
     return analysis_services.analysis_run(
-        data=data, detector=detector, passes=CAPTURE_PASSES, annotated=False
+        data=data,
+        detector=detector,
+        passes=CAPTURE_PASSES,
+        annotated=False,
+        max_pixels=MAX_FRAME_PIXELS,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
@@ -24,5 +25,9 @@ class SecondFactorAdminSite(admin.AdminSite):
         )
 
     def login(self, request: HttpRequest, extra_context: object = None) -> HttpResponse:
+        if request.user.is_authenticated:
+            # Signed in (and, past the middleware, verified) but not staff: logging in again
+            # would only come back here.
+            raise PermissionDenied("The admin is for staff only.")
         target = request.GET.get("next") or reverse("admin:index")
         return HttpResponseRedirect(f"{reverse('account_login')}?next={quote(target)}")

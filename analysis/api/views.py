@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -15,21 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis import services
-from analysis.ml.images import check_file_size
 from analysis.ml.models import DETECTORS
 from analysis.ml.tta import MAX_PASSES
 from archive.services import analysis_save
 from fersite.api_errors import ServiceUnavailable
-
-
-def read_upload(upload: UploadedFile[bytes]) -> bytes:
-    """The upload's bytes, refusing one over the limit without reading all of it."""
-    limit = settings.UPLOAD_MAX_BYTES
-    if upload.size is not None:
-        check_file_size(upload.size, max_bytes=limit)
-    upload.seek(0)
-    data: bytes = upload.read(limit + 1)
-    return data
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -76,15 +63,15 @@ class AnalyzeApi(APIView):
         data = serializer.validated_data
         try:
             analysis = services.analysis_run(
-                data=read_upload(data["image"]),
+                data=services.upload_read(data["image"]),
                 detector=data["detector"],
                 passes=data["tta"],
                 enhance=data["enhance"],
                 select=data.get("faces"),
                 annotated=data["annotate"],
             )
-        except services.EnhancementUnavailable as exc:
-            raise ServiceUnavailable(str(exc), code="enhancement_unavailable") from exc
+        except services.FeatureUnavailable as exc:
+            raise ServiceUnavailable(str(exc), code=exc.code) from exc
         body = services.result_to_dict(analysis, include_image=data["annotate"])
         if data["save"]:
             saved = analysis_save(
@@ -115,9 +102,12 @@ class DetectApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        detection = services.faces_detect(
-            data=read_upload(data["image"]), detector=data["detector"]
-        )
+        try:
+            detection = services.faces_detect(
+                data=services.upload_read(data["image"]), detector=data["detector"]
+            )
+        except services.FeatureUnavailable as exc:
+            raise ServiceUnavailable(str(exc), code=exc.code) from exc
         return Response(
             {
                 "image": services.image_to_dict(detection.image),

@@ -32,9 +32,7 @@ FACE_CROP_ASPECT = (0.5, 2.0)
 DUPLICATE_IOU = 0.5
 
 
-def find_faces(
-    image: RGBImage, detector: FaceDetector, *, allow_whole_image: bool = True
-) -> list[DetectedFace]:
+def find_faces(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
     """All faces in ``image``, left to right, in the image's own pixel coordinates."""
     height, width = image.shape[:2]
     scale = _detection_scale(width, height)
@@ -50,7 +48,7 @@ def find_faces(
             if face.box.w * face.box.h >= MIN_FRAMED_FACE_SHARE * width * height
         ]
     faces = [face for face in (_clip(face, width, height) for face in faces) if face is not None]
-    if not faces and allow_whole_image and looks_like_a_face_crop(width, height):
+    if not faces and looks_like_a_face_crop(width, height):
         faces = [
             DetectedFace(
                 box=Box(0, 0, width, height), score=0.0, detector=detector.name, how="whole_image"

@@ -130,10 +130,11 @@ def _to_rgb(image: Image.Image) -> RGBImage:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     elif image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grayscale: scale to 8 bits instead of clipping.
+        # 16-bit grayscale: scale its full range to 8 bits instead of clipping, as a viewer
+        # shows it (a dark picture stays dark).
         array = np.asarray(image, dtype=np.float64)
-        peak = float(array.max()) or 1.0
-        image = Image.fromarray((array * (255.0 / peak)).astype(np.uint8))
+        full_scale = 65535.0 if array.max() <= 65535 else float(array.max())
+        image = Image.fromarray((array * (255.0 / full_scale)).round().astype(np.uint8))
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 

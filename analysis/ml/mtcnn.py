@@ -29,13 +29,18 @@ class MTCNNDetector:
             keep_all=True, min_face_size=min_face_size, post_process=False, device="cpu"
         )
         self._lock = threading.Lock()
+        self._min_face_size = min_face_size
 
     def detect(self, image: RGBImage) -> list[DetectedFace]:
+        height, width = image.shape[:2]
+        # MTCNN's image pyramid starts at min_face_size; a thinner image has no level at all
+        # (facenet-pytorch then fails), and cannot hold a face that size anyway.
+        if min(height, width) < self._min_face_size:
+            return []
         with self._lock, self._torch.inference_mode():
             boxes, probs, points = self._mtcnn.detect(image, landmarks=True)
         if boxes is None:
             return []
-        height, width = image.shape[:2]
         faces = []
         for box, prob, marks in zip(boxes, probs, points, strict=True):
             if prob is None or float(prob) < MIN_PROBABILITY:

@@ -47,18 +47,16 @@ def analyse(
     detector: FaceDetector,
     classifier: EmotionClassifier,
     passes: int = 10,
-    faces: Sequence[DetectedFace] | None = None,
     select: Sequence[int] | None = None,
 ) -> AnalysisResult:
-    """Detect (unless ``faces`` is given) and score the faces of ``image``.
+    """Detect and score the faces of ``image``.
 
     ``select`` keeps only the faces with these indices (positions in left-to-right order).
     """
     views = tta.views(passes)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    if faces is None:
-        faces = find_faces(image, detector)
+    faces = find_faces(image, detector)
     timings["detect"] = _ms_since(started)
     indexed = list(enumerate(faces))
     if select is not None:
@@ -87,12 +85,13 @@ def analyse(
     timings["classify"] = _ms_since(started)
 
     notes = []
-    if any(face.how == "whole_image" for face in faces):
+    analysed = [face for _, face in indexed]
+    if any(face.how == "whole_image" for face in analysed):
         notes.append(
             "No face was detected; the picture looks like a single face crop, so it was "
             "analysed whole."
         )
-    elif any(face.how == "framed" for face in faces):
+    elif any(face.how == "framed" for face in analysed):
         notes.append("The face fills the picture; it was found after framing the picture.")
     return AnalysisResult(
         width=int(image.shape[1]),

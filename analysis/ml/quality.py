@@ -77,4 +77,5 @@ def face_yaw(face: DetectedFace) -> float | None:
     mid = np.array([(lx + rx) / 2, (ly + ry) / 2])
     axis = np.array([rx - lx, ry - ly]) / eye_distance
     offset = float(np.dot(np.array(marks.nose) - mid, axis)) / eye_distance
-    return math.degrees(math.asin(max(-1.0, min(1.0, offset / NOSE_DEPTH))))
+    # Turning by yaw moves the nose tip sideways by NOSE_DEPTH * tan(yaw) eye-distances.
+    return math.degrees(math.atan(offset / NOSE_DEPTH))

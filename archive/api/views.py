@@ -120,11 +120,9 @@ class AnalysisExportApi(APIView):
             raise serializers.ValidationError({"format": [f"Choose one of {choices}."]})
         analyses = selectors.analyses_of(_owner(request))
         if request.query_params.get("ids"):
-            try:
-                ids = [int(i) for i in request.query_params["ids"].split(",") if i.strip()]
-            except ValueError as exc:
-                message = "Give ids as integers, e.g. 3,7."
-                raise serializers.ValidationError({"ids": [message]}) from exc
+            ids = selectors.parse_ids(request.query_params["ids"].split(","))
+            if not ids:
+                raise serializers.ValidationError({"ids": ["Give ids as integers, e.g. 3,7."]})
             analyses = selectors.analyses_by_ids(_owner(request), ids)
         return export_response(analyses, fmt)
 

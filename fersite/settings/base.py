@@ -17,14 +17,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
 
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", LOCAL_HOSTS if DEBUG else [])
+
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+    if set(ALLOWED_HOSTS) - {*LOCAL_HOSTS, "testserver"}:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when the site answers to other hosts than this "
+            "machine (DJANGO_ALLOWED_HOSTS); and set DJANGO_DEBUG=false there."
+        )
     # A fixed key is acceptable only for local development, where DEBUG is on.
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
-
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -116,6 +122,13 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The cache holds rate-limit counters (allauth's and the sign-in code's): with Redis they hold
+# across server processes; without it each process counts on its own.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -220,13 +233,16 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Facial emotion recognition: detect faces and score 7 emotions.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI's files are served by the app itself, so the docs work without internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
 
-# Uploads: the analysis decoder enforces its own limits; these keep Django from buffering more.
+# Uploads: files over FILE_UPLOAD_MAX_MEMORY_SIZE go to a temporary file, and
+# analysis.services.upload_read refuses one over UPLOAD_MAX_BYTES before reading it; the
+# decoder then refuses images over IMAGE_MAX_PIXELS from their header.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 16 * 1024 * 1024, minimum=1)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024

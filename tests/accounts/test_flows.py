@@ -190,3 +190,21 @@ def test_changing_the_password_ends_the_sessions(client: Client, verified_user: 
     assert response.status_code == 302
     assert other.get("/analyze/")["Location"].startswith("/accounts/login/")
     assert client.get("/analyze/")["Location"].startswith("/accounts/login/")
+
+
+def test_a_mail_failure_shows_a_message_and_allows_a_retry(
+    client: Client, verified_user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smtplib
+
+    def broken_send(*args: object, **kwargs: object) -> None:
+        raise smtplib.SMTPServerDisconnected("gone")
+
+    monkeypatch.setattr(EmailDevice, "send_mail", broken_send)
+    _login(client)
+    page = client.get("/accounts/2fa/")
+    assert page.status_code == 200
+    assert "could not be sent" in page.content.decode()
+    monkeypatch.undo()
+    client.post("/accounts/2fa/", {"action": "resend"})
+    assert len(mail.outbox) == 1

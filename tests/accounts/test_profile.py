@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, User
+from archive.models import Analysis
 from tests.conftest import login_verified
 from tests.factories import DEFAULT_PASSWORD
 
@@ -90,7 +92,12 @@ def test_the_avatar_is_served_only_to_its_owner(alice_client: Client, bob: User)
 def test_api_tokens_are_shown_once_work_and_can_be_revoked(
     alice_client: Client, alice: User
 ) -> None:
-    response = alice_client.post("/accounts/tokens/", {"name": "lab scripts"})
+    refused = alice_client.post("/accounts/tokens/", {"name": "lab scripts", "password": "nope"})
+    assert refused.context["new_key"] is None
+    assert not ApiToken.objects.exists()
+    response = alice_client.post(
+        "/accounts/tokens/", {"name": "lab scripts", "password": DEFAULT_PASSWORD}
+    )
     key = response.context["new_key"]
     token = ApiToken.objects.get(user=alice)
     assert token.name == "lab scripts"
@@ -124,10 +131,21 @@ def test_the_token_command_prints_a_working_key(alice: User) -> None:
     assert api.post("/api/v1/detect", {}).status_code == 400
 
 
+def test_the_manual_key_is_base32_as_apps_expect(alice_client: Client, alice: User) -> None:
+    import base64
+
+    alice_client.post("/accounts/2fa/app/", {"action": "start", "password": DEFAULT_PASSWORD})
+    device = TOTPDevice.objects.get(user=alice)
+    secret = alice_client.get("/accounts/2fa/app/").context["secret"]
+    assert base64.b32decode(secret + "=" * (-len(secret) % 8)) == device.bin_key
+
+
 def test_an_authenticator_app_with_single_use_backup_codes(
     alice_client: Client, alice: User
 ) -> None:
-    alice_client.post("/accounts/2fa/app/", {"action": "start"})
+    alice_client.post("/accounts/2fa/app/", {"action": "start", "password": "wrong"})
+    assert not TOTPDevice.objects.filter(user=alice).exists()
+    alice_client.post("/accounts/2fa/app/", {"action": "start", "password": DEFAULT_PASSWORD})
     device = TOTPDevice.objects.get(user=alice, confirmed=False)
     assert "<svg" in alice_client.get("/accounts/2fa/app/").content.decode()
     wrong = (totp(device.bin_key) + 1) % 1_000_000
@@ -163,12 +181,20 @@ def test_staff_reach_the_admin_only_after_the_second_factor(client: Client, alic
     assert "alice@example.org" in page.content.decode()
 
 
+def test_a_signed_in_user_who_is_not_staff_gets_a_403_from_the_admin(alice_client: Client) -> None:
+    response = alice_client.get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_deleting_the_account_needs_the_password_and_removes_everything(
-    alice_client: Client, alice: User
+    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
 ) -> None:
     alice_client.post("/accounts/avatar/upload/", {"avatar": _jpeg((64, 64))})
     alice.refresh_from_db()
     avatar, storage = alice.avatar.name, alice.avatar.storage
+    saved = save_for(alice, "my photo")
     response = alice_client.post("/accounts/delete/", {"password": "wrong"})
     assert "This is not your password." in response.content.decode()
     assert User.objects.filter(pk=alice.pk).exists()
@@ -176,4 +202,6 @@ def test_deleting_the_account_needs_the_password_and_removes_everything(
     alice_client.post("/accounts/delete/", {"password": DEFAULT_PASSWORD})
     assert not User.objects.filter(pk=alice.pk).exists()
     assert not storage.exists(avatar)
+    assert not Analysis.objects.filter(owner_id=alice.pk).exists()
+    assert not storage.exists(saved.original.name)
     assert alice_client.get("/analyze/")["Location"].startswith("/accounts/login/")

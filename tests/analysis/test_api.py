@@ -177,3 +177,16 @@ def test_the_real_models_through_the_api(api: APIClient, testdata: Path) -> None
     assert response.status_code == 200
     assert len(body["faces"]) == 2
     assert body["models"] == {"detector": "mtcnn", "emotion": "fer-mini-xception"}
+
+
+@pytest.mark.django_db
+@pytest.mark.ml
+def test_a_thin_image_has_no_face_rather_than_an_error(api: APIClient, tmp_path: Path) -> None:
+    from PIL import Image
+
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (400, 10), (90, 90, 90)).save(strip)
+    for url in ("/api/v1/detect", "/api/v1/analyze"):
+        response = _post(api, strip, url=url)
+        assert response.status_code == 200
+        assert response.json()["faces"] == []

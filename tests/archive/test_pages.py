@@ -11,8 +11,7 @@ from django.test import Client
 
 from accounts.models import User
 from archive.models import Analysis
-from tests.archive.conftest import SAD
-from tests.conftest import login_verified
+from tests.conftest import SAD, login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -156,3 +155,40 @@ def test_another_users_analysis_is_a_404_everywhere(
     assert "bob's secret" not in alice_client.get("/archive/").content.decode()
     theirs.refresh_from_db()
     assert theirs.name == "bob's secret"
+
+
+def test_odd_ids_and_filters_never_cause_a_server_error(
+    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+) -> None:
+    save_for(alice, "Beach")
+    save_for(alice, "Office")
+    for ids in (["²"], ["9" * 30], ["-1"], ["abc"]):
+        response = alice_client.post("/archive/bulk/", {"ids": ids, "action": "delete"})
+        assert response.status_code == 302
+    assert Analysis.objects.count() == 2
+    # A mistyped date is reported and the other filters still apply.
+    page = alice_client.get("/archive/?q=beach&date_from=not-a-date")
+    assert page.status_code == 200
+    assert "Beach" in page.content.decode()
+    assert "Office" not in page.content.decode()
+    assert "Enter a valid date" in page.content.decode()
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised(
+    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+) -> None:
+    save_for(alice, '=HYPERLINK("http://evil.example")')
+    text = _content(alice_client.get("/archive/export/csv/")).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["name"] == '\'=HYPERLINK("http://evil.example")'
+
+
+def test_a_picture_missing_from_storage_is_a_404_not_an_error(
+    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+) -> None:
+    saved = save_for(alice, "lost file")
+    saved.annotated.storage.delete(saved.annotated.name)
+    assert alice_client.get(f"/archive/{saved.pk}/image/annotated/").status_code == 404
+    archive = zipfile.ZipFile(io.BytesIO(_content(alice_client.get("/archive/export/zip/"))))
+    assert f"images/{saved.pk}-original.jpg" in archive.namelist()
+    assert f"images/{saved.pk}-annotated.jpg" not in archive.namelist()

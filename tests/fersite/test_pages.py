@@ -59,7 +59,9 @@ def test_staff_see_the_admin_link_and_others_do_not(client: Client, alice: User)
 
 
 @pytest.mark.django_db
-def test_api_docs_are_served_without_a_cdn(client: Client) -> None:
+def test_api_docs_are_served_without_a_cdn_to_signed_in_users(client: Client, alice: User) -> None:
+    assert client.get("/api/docs/").status_code in (401, 403)
+    login_verified(client, alice)
     html = client.get("/api/docs/").content.decode()
     assert "swagger" in html.lower()
     assert "cdn" not in html.lower()

@@ -13,6 +13,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from archive.services import analyses_purge
 
+MAX_DAYS = 365 * 100
+
 
 class Command(BaseCommand):
     help = "Delete saved analyses older than N days (default: ARCHIVE_RETENTION_DAYS)."
@@ -22,8 +24,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = options["days"] if options["days"] is not None else settings.ARCHIVE_RETENTION_DAYS
-        if days < 0:
-            raise CommandError("--days must be 0 or more")
+        if not 0 <= days <= MAX_DAYS:
+            raise CommandError(f"--days must be between 0 and {MAX_DAYS}")
         if days == 0:
             self.stdout.write("Retention is off (ARCHIVE_RETENTION_DAYS=0): nothing deleted.")
             return
