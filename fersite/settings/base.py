@@ -158,8 +158,11 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Emotion Lens] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
-# allauth's own rate limits stay at their defaults (per IP and per address: login failures,
-# signups, resets, verification mails); the second-factor code has its own (accounts.views).
+# allauth's own rate limits keep their defaults (per IP and per address: login failures,
+# signups, resets), except that a new verification code can be asked for once a minute (up
+# to two times); the second-factor code has its own limits (accounts.views).
+ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_RESEND = True
+ACCOUNT_RATE_LIMITS = {"confirm_email": "1/m/key"}
 
 # The second factor (django-otp): a code by email at every login, or an authenticator app.
 OTP_EMAIL_SUBJECT = "Your Emotion Lens sign-in code"

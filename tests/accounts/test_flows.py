@@ -208,3 +208,33 @@ def test_a_mail_failure_shows_a_message_and_allows_a_retry(
     monkeypatch.undo()
     client.post("/accounts/2fa/", {"action": "resend"})
     assert len(mail.outbox) == 1
+
+
+def test_the_verification_code_can_be_resent_after_a_cooldown(client: Client) -> None:
+    _signup(client)
+    assert len(mail.outbox) == 1
+    client.post("/accounts/confirm-email/", {"action": "resend"})
+    assert len(mail.outbox) == 1  # too soon: allauth's limit holds it back
+    cache.clear()  # as if the cooldown had passed
+    client.post("/accounts/confirm-email/", {"action": "resend"})
+    assert len(mail.outbox) == 2
+    assert mail.outbox[1].to == ["new@example.org"]
+
+
+def test_changing_the_email_needs_the_new_address_verified(
+    client: Client, verified_user: User
+) -> None:
+    from tests.conftest import login_verified
+
+    login_verified(client, verified_user)
+    response = client.post("/accounts/email/", {"action_add": "", "email": "carol.new@example.org"})
+    assert response.status_code in (200, 302)
+    code = signup_code("carol.new@example.org")
+    # Until the code comes back, the old address stays the login.
+    assert not EmailAddress.objects.filter(email="carol.new@example.org", verified=True).exists()
+    verified_user.refresh_from_db()
+    assert verified_user.email == "carol@example.org"
+    client.post("/accounts/confirm-email/", {"code": code})
+    assert EmailAddress.objects.get(email="carol.new@example.org").verified
+    verified_user.refresh_from_db()
+    assert verified_user.email == "carol.new@example.org"
