@@ -11,7 +11,7 @@ import pytest
 from analysis.ml.images import decode_image
 from archive.models import Analysis
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, sign_in
+from tests.e2e.conftest import launch, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ml, pytest.mark.django_db(transaction=True)]
 
@@ -28,23 +28,22 @@ def write_y4m(image: np.ndarray, path: Path, frames: int = 10) -> None:
 
 
 @pytest.fixture
-def camera_page(testdata: Path, tmp_path: Path, asgi_live_server: str, alice: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
+def camera_page(
+    playwright: Any, testdata: Path, tmp_path: Path, asgi_live_server: str, alice: Any
+) -> Iterator[Any]:
     video = tmp_path / "face.y4m"
     write_y4m(decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels, video)
-    args = [
-        *CHROMIUM_ARGS,
+    # A browser of its own: the fake webcam is chosen when Chromium starts.
+    browser = launch(
+        playwright,
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
-    ]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        sign_in(context, asgi_live_server, alice)
-        yield context.new_page()
-        browser.close()
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    sign_in(context, asgi_live_server, alice)
+    yield context.new_page()
+    browser.close()
 
 
 def test_the_live_camera_shows_the_face_and_captures_it(
