@@ -3,7 +3,8 @@
 Runs inside Channels' AuthMiddlewareStack, which has already put the session's user in the
 scope. A signed-in session that has not entered its code is treated as anonymous, exactly as
 the pages and the API treat it; an ``Authorization: Token <key>`` header in the handshake
-authenticates API clients.
+authenticates API clients. ``scope["still_authorized"]`` checks again later, for a socket that
+outlives a logout or a revoked token.
 """
 
 from __future__ import annotations
@@ -29,8 +30,17 @@ def _token_user(key: str) -> Any:
 
 
 @database_sync_to_async
+def _token_valid(key: str, user_id: int) -> bool:
+    return bool(ApiToken.objects.filter(key_hash=hash_api_key(key), user_id=user_id).exists())
+
+
+@database_sync_to_async
 def _session_verified(session: Any, user: Any) -> bool:
-    persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    if session is None or not session.session_key or not session.exists(session.session_key):
+        return False
+    # Read the stored session again: the copy in the scope was loaded at the handshake.
+    session = session.__class__(session.session_key)
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY)
     if not persistent_id:
         return False
     device = Device.from_persistent_id(persistent_id, for_verify=False)
@@ -50,12 +60,17 @@ class VerifiedUserMiddleware(BaseMiddleware):
         header = _authorization(scope)
         if header is not None:
             keyword, _, key = header.partition(" ")
+            key = key.strip()
             scope["user"] = (
-                await _token_user(key.strip()) if keyword == "Token" and key else AnonymousUser()
+                await _token_user(key) if keyword == "Token" and key else AnonymousUser()
             )
+            user = scope["user"]
+            scope["still_authorized"] = lambda: _token_valid(key, user.pk)
         else:
             user = scope.get("user")
             signed_in = user is not None and user.is_authenticated
             if signed_in and not await _session_verified(scope.get("session"), user):
                 scope["user"] = AnonymousUser()
+            session = scope.get("session")
+            scope["still_authorized"] = lambda: _session_verified(session, user)
         return await super().__call__(scope, receive, send)

@@ -116,6 +116,11 @@ class CameraConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "ready", "passes": passes, "detector": detector})
 
     async def _capture(self, name: str) -> None:
+        # Saving acts for the user: make sure they have not logged out or revoked the token
+        # since the socket opened.
+        if not await self.scope["still_authorized"]():
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         # The last frame that analysed cleanly: a newer one may not decode.
         frame = self.last_good_frame
         if frame is None:

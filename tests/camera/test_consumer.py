@@ -185,3 +185,38 @@ async def test_capture_saves_the_latest_frame_to_the_archive(
     assert analysis.owner_id == alice.pk
     assert analysis.passes == 10
     await communicator.disconnect()
+
+
+async def test_capture_after_logout_closes_the_socket_and_saves_nothing(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+    from django.contrib.sessions.models import Session
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    await communicator.receive_json_from(timeout=20)
+    await sync_to_async(Session.objects.all().delete)()  # logged out everywhere
+    await communicator.send_to(text_data='{"type": "capture", "name": "after logout"}')
+    closed = await communicator.receive_output(timeout=20)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    assert not await sync_to_async(Analysis.objects.exists)()
+
+
+async def test_capture_with_a_revoked_token_closes_the_socket(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from accounts.models import ApiToken
+
+    key = (await sync_to_async(api_token_create)(user=alice, name="ws")).key
+    communicator, _, _ = await _connect(ORIGIN, (b"authorization", f"Token {key}".encode()))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    await communicator.receive_json_from(timeout=20)
+    await sync_to_async(ApiToken.objects.all().delete)()
+    await communicator.send_to(text_data='{"type": "capture"}')
+    assert (await communicator.receive_output(timeout=20))["code"] == 4401
+    assert not await sync_to_async(Analysis.objects.exists)()
