@@ -23,13 +23,14 @@ from analysis.ml.types import (
     AnalysisResult,
     DetectedFace,
     EmotionClassifier,
+    Enhancer,
     FaceDetector,
     FaceResult,
 )
 
 logger = logging.getLogger(__name__)
 
-ENHANCERS = ("none", "gfpgan", "realesrgan")
+ENHANCERS = models.ENHANCERS
 
 
 class FeatureUnavailable(RuntimeError):
@@ -44,6 +45,19 @@ class EnhancementUnavailable(FeatureUnavailable):
 
 class ModelUnavailable(FeatureUnavailable):
     code = "model_unavailable"
+
+
+def _enhancer(name: str) -> Enhancer | None:
+    try:
+        return models.enhancer(name, threads=settings.ML_THREADS)
+    except NotImplementedError as exc:
+        raise EnhancementUnavailable(str(exc)) from exc
+    except (OSError, ImportError) as exc:
+        logger.exception("Loading the %s enhancer failed", name)
+        raise EnhancementUnavailable(
+            f"Enhancement {name} cannot run on this server ({exc}). See the README's section "
+            "on model weights."
+        ) from exc
 
 
 def _models(detector: str) -> tuple[FaceDetector, EmotionClassifier]:
@@ -129,13 +143,7 @@ def analysis_run(
     ``select`` keeps only the faces at these positions of the left-to-right order that
     :func:`faces_detect` gives for the same image and detector.
     """
-    if enhance not in ENHANCERS:
-        raise ValueError(f"Unknown enhancement {enhance!r}")
-    if enhance != "none":
-        raise EnhancementUnavailable(
-            f"Face enhancement ({enhance}) is not available in this version of the app; "
-            "analyse with enhance=none."
-        )
+    enhancer = _enhancer(enhance)
     started = time.perf_counter()
     image = image_decode(data=data, max_pixels=max_pixels)
     decode_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -146,6 +154,7 @@ def analysis_run(
         classifier=classifier,
         passes=passes,
         select=select,
+        enhancer=enhancer,
     )
     result.timings_ms["decode"] = decode_ms
     jpeg = encode_jpeg(annotate(image.pixels, result.faces)) if annotated else None

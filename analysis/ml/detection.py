@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from analysis.ml.types import Box, DetectedFace, FaceDetector, Landmarks, RGBImage
+from analysis.ml.types import Box, DetectedFace, FaceDetector, RGBImage
 
 # Detection runs on a copy whose longer side is at most this: faces stay large enough for
 # MTCNN (its smallest is 20 px) while the cost of its image pyramid stays bounded.
@@ -98,16 +98,7 @@ def _detect_mapped(
     for face in detector.detect(image):
         x, y = back(face.box.x, face.box.y)
         box = Box(round(x), round(y), round(face.box.w / scale), round(face.box.h / scale))
-        landmarks = None
-        if face.landmarks is not None:
-            marks = face.landmarks
-            landmarks = Landmarks(
-                back(*marks.left_eye),
-                back(*marks.right_eye),
-                back(*marks.nose),
-                back(*marks.mouth_left),
-                back(*marks.mouth_right),
-            )
+        landmarks = face.landmarks.mapped(lambda p: back(*p)) if face.landmarks else None
         mapped.append(
             DetectedFace(
                 box=box, score=face.score, detector=face.detector, landmarks=landmarks, how=how

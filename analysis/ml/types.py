@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,9 +51,16 @@ class Landmarks:
     mouth_left: Point
     mouth_right: Point
 
+    @property
+    def points(self) -> tuple[Point, Point, Point, Point, Point]:
+        return (self.left_eye, self.right_eye, self.nose, self.mouth_left, self.mouth_right)
+
     def as_list(self) -> list[list[float]]:
-        points = (self.left_eye, self.right_eye, self.nose, self.mouth_left, self.mouth_right)
-        return [[round(x, 1), round(y, 1)] for x, y in points]
+        return [[round(x, 1), round(y, 1)] for x, y in self.points]
+
+    def mapped(self, move: Callable[[Point], Point]) -> Landmarks:
+        """The same landmarks with ``move`` applied to each point (to another picture)."""
+        return Landmarks(*(move(point) for point in self.points))
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,14 @@ class FaceDetector(Protocol):
     name: str
 
     def detect(self, image: RGBImage) -> list[DetectedFace]: ...
+
+
+class Enhancer(Protocol):
+    """Makes a face crop larger and cleaner before it is scored."""
+
+    name: str
+
+    def enhance(self, image: RGBImage) -> RGBImage: ...
 
 
 class EmotionClassifier(Protocol):

@@ -190,3 +190,15 @@ def test_a_thin_image_has_no_face_rather_than_an_error(api: APIClient, tmp_path:
         response = _post(api, strip, url=url)
         assert response.status_code == 200
         assert response.json()["faces"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.ml
+def test_faces_can_be_enhanced_with_real_esrgan_first(api: APIClient, testdata: Path) -> None:
+    response = _post(api, testdata / "scenes" / "astronaut.png", enhance="realesrgan", tta="2")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["enhance"] == "realesrgan"
+    assert body["models"]["enhancer"] == "realesrgan"
+    assert body["faces"][0]["dominant_emotion"] == "happy"
+    assert body["timings_ms"]["enhance"] > 0

@@ -64,6 +64,7 @@
     const form = new FormData();
     form.append("image", state.file);
     form.append("detector", $("detector").value);
+    form.append("enhance", $("enhance").value);
     for (const [key, value] of Object.entries(extra || {})) form.append(key, value);
     return form;
   }
@@ -161,10 +162,14 @@
     showError("");
     try {
       const passes = $("tta").value;
+      const count = state.selected.size;
+      const enhancing = $("enhance").value !== "none";
       const body = await post(
         root.dataset.analyzeUrl,
         formFor({ tta: passes, faces: [...state.selected].join(","), annotate: "true" }),
-        `Analysing ${state.selected.size} face${state.selected.size === 1 ? "" : "s"} with ${passes} pass${passes === "1" ? "" : "es"} each…`,
+        enhancing
+          ? `Enhancing and analysing ${count} face${count === 1 ? "" : "s"}: about ${count * 4} seconds…`
+          : `Analysing ${count} face${count === 1 ? "" : "s"} with ${passes} pass${passes === "1" ? "" : "es"} each…`,
       );
       state.result = body;
       renderResults(body);

@@ -86,3 +86,55 @@ def test_the_number_of_passes_is_bounded() -> None:
         tta.views(21)
     assert len(tta.views(20)) == 20
     assert tta.views(2)[1].flip
+
+
+class TripleEnhancer:
+    name = "triple"
+
+    def enhance(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        return cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
+
+
+def test_an_enhanced_face_is_found_again_in_the_enlarged_region() -> None:
+    from analysis.ml.pipeline import enhanced_face
+    from analysis.ml.types import DetectedFace, Landmarks
+
+    image = _photo()
+    face = DetectedFace(
+        Box(100, 60, 80, 100),
+        0.9,
+        "fake",
+        Landmarks((120, 90), (160, 90), (140, 110), (125, 130), (155, 130)),
+    )
+    gray, local = enhanced_face(image, face, TripleEnhancer())
+    # The region is 2.2 box sides wide around the face's center, then enlarged 3 times.
+    half = 100 * 2.2 / 2
+    x0, y0 = round(140 - half), round(110 - half)
+    assert local.box == Box((100 - x0) * 3, (60 - y0) * 3, 240, 300)
+    assert local.landmarks is not None
+    assert local.landmarks.left_eye == ((120 - x0) * 3, (90 - y0) * 3)
+    # The pixels under the local box are the face's pixels, enlarged.
+    original = cv2_gray(image)[60:160, 100:180]
+    enlarged = gray[local.box.y : local.box.y + 300 : 3, local.box.x : local.box.x + 240 : 3]
+    assert np.abs(enlarged.astype(int) - original.astype(int)).max() <= 1
+
+
+def test_analysis_with_an_enhancer_reports_it() -> None:
+    result = analyse(
+        _photo(),
+        detector=FakeDetector([Box(100, 60, 80, 100)]),
+        classifier=FakeClassifier(),
+        passes=2,
+        enhancer=TripleEnhancer(),
+    )
+    assert result.models["enhancer"] == "triple"
+    assert "enhance" in result.timings_ms
+    assert sum(result.faces[0].emotions.probabilities.values()) == pytest.approx(1, abs=0.01)
+
+
+def cv2_gray(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
