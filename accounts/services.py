@@ -66,7 +66,7 @@ def user_delete(*, user: User) -> None:
     avatar = user.avatar.name if user.avatar else None
     storage = user.avatar.storage
     with transaction.atomic():
-        analyses_delete(analyses=user.analyses.all())  # type: ignore[attr-defined]
+        analyses_delete(analyses=user.analyses.all())
         user.delete()
         if avatar:
             transaction.on_commit(lambda: storage.delete(avatar))
