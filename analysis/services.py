@@ -49,8 +49,8 @@ class ModelUnavailable(FeatureUnavailable):
 
 def _enhancer(name: str) -> Enhancer | None:
     try:
-        return models.enhancer(name, threads=settings.ML_THREADS)
-    except NotImplementedError as exc:
+        return models.enhancer(name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS)
+    except FileNotFoundError as exc:
         raise EnhancementUnavailable(str(exc)) from exc
     except (OSError, ImportError) as exc:
         logger.exception("Loading the %s enhancer failed", name)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from analysis.ml.tta import MAX_PASSES
+from analysis.ml.weights import gfpgan_model
 
 # Printed by benchmarks/accuracy.py (tta=10); shown in the page's model card.
 MEASURED_ACCURACY = "52% top-1 and 48% macro recall, against 43% and 39% for plain fer"
@@ -23,5 +24,6 @@ def analyze_page(request: HttpRequest) -> HttpResponse:
             "max_mb": settings.UPLOAD_MAX_BYTES // 1_048_576,
             "max_passes": MAX_PASSES,
             "accuracy_note": MEASURED_ACCURACY,
+            "gfpgan_ready": gfpgan_model(settings.ML_MODELS_DIR).present,
         },
     )

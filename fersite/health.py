@@ -65,7 +65,7 @@ def _models_status() -> dict[str, object]:
             "model": weight.model,
             "required": weight.required,
             "present": weight.present,
-            "loaded": weight.key in loaded,
+            "loaded": any(key.split(":")[0] == weight.key for key in loaded),
             "source": weight.source,
         }
         for weight in all_weights(settings.ML_MODELS_DIR)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from analysis.ml.registry import get_model
 from analysis.ml.types import EmotionClassifier, Enhancer, FaceDetector
+from analysis.ml.weights import gfpgan_model
 
 DETECTORS = ("auto", "haar", "mtcnn")
 # Measured with benchmarks/accuracy.py on the labelled faces: MTCNN finds 98% of them against
@@ -32,21 +35,30 @@ def detector(name: str, *, threads: int = 2) -> FaceDetector:
 ENHANCERS = ("none", "gfpgan", "realesrgan")
 
 
-def enhancer(name: str, *, threads: int = 2) -> Enhancer | None:
+def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | None:
     """The face enhancer called ``name`` ("none" gives None).
 
-    Raises FileNotFoundError (with what to install) when its weights are not on this machine,
-    and NotImplementedError for GFPGAN, which this version cannot run.
+    Raises FileNotFoundError, saying what to install, when its weights are not on this machine.
     """
     if name not in ENHANCERS:
         raise ValueError(f"Unknown enhancer {name!r}; choose one of {', '.join(ENHANCERS)}")
     if name == "none":
         return None
     if name == "gfpgan":
-        raise NotImplementedError(
-            "GFPGAN v1.4 face restoration is not available in this version; "
-            "use enhance=realesrgan (super-resolution) or none."
-        )
+        weights = gfpgan_model(models_dir).path
+        if weights is None or not weights.is_file():
+            raise FileNotFoundError(
+                f"GFPGAN v1.4 needs its weights in {weights}: download GFPGANv1.4.pth from the "
+                "GFPGAN project's releases and place it there (see README)."
+            )
+
+        def load_gfpgan() -> Enhancer:
+            from analysis.ml.gfpgan import GFPGANEnhancer
+
+            return GFPGANEnhancer(weights=weights, threads=threads)
+
+        # Cached per file, so that placing the weights later, or elsewhere, is picked up.
+        return get_model(f"gfpgan:{weights}", load_gfpgan)
 
     def load() -> Enhancer:
         from analysis.ml.realesrgan import RealESRGANEnhancer

@@ -18,7 +18,6 @@ from analysis.ml.emotion import FER2013_TRAIN_COUNTS
 from analysis.ml.types import (
     EMOTIONS,
     AnalysisResult,
-    Box,
     DetectedFace,
     EmotionClassifier,
     EmotionScores,
@@ -79,7 +78,7 @@ def analyse(
             started_enhance = time.perf_counter()
             batch = np.concatenate(
                 [
-                    alignment.crops(*enhanced_face(image, face, enhancer), views, size)
+                    alignment.crops(*_enhanced(image, face, enhancer), views, size)
                     for _, face in indexed
                 ],
                 axis=0,
@@ -123,48 +122,11 @@ def analyse(
     )
 
 
-# The region around a face that is enlarged: wide enough for alignment's crop and for every
-# test-time view (see alignment.crops), in multiples of the box's longer side.
-ENHANCE_REGION = 2.2
-
-
-def enhanced_face(
+def _enhanced(
     image: RGBImage, face: DetectedFace, enhancer: Enhancer
 ) -> tuple[npt.NDArray[np.uint8], DetectedFace]:
-    """The region around ``face`` enlarged by ``enhancer``, in grey, and the face located in it."""
-    cx, cy = face.box.center
-    half = max(face.box.w, face.box.h) * ENHANCE_REGION / 2
-    x0, y0 = round(cx - half), round(cy - half)
-    x1, y1 = round(cx + half), round(cy + half)
-    height, width = image.shape[:2]
-    region = image[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
-    mean = [int(v) for v in region.reshape(-1, 3).mean(axis=0)]
-    region = cv2.copyMakeBorder(
-        region,
-        max(0, -y0),
-        max(0, y1 - height),
-        max(0, -x0),
-        max(0, x1 - width),
-        cv2.BORDER_CONSTANT,
-        value=mean,
-    )
-    enlarged = enhancer.enhance(np.ascontiguousarray(region))
-    factor = enlarged.shape[1] / region.shape[1]
-
-    def moved(point: tuple[float, float]) -> tuple[float, float]:
-        return ((point[0] - x0) * factor, (point[1] - y0) * factor)
-
-    box = face.box
-    left, top = moved((box.x, box.y))
-    landmarks = face.landmarks.mapped(moved) if face.landmarks else None
-    local = DetectedFace(
-        box=Box(round(left), round(top), round(box.w * factor), round(box.h * factor)),
-        score=face.score,
-        detector=face.detector,
-        landmarks=landmarks,
-        how=face.how,
-    )
-    return cv2.cvtColor(enlarged, cv2.COLOR_RGB2GRAY), local
+    picture, local = enhancer.enhance_face(image, face)
+    return cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY), local
 
 
 def summarise(per_pass: npt.NDArray[np.float32]) -> EmotionScores:

@@ -133,11 +133,12 @@ class FaceDetector(Protocol):
 
 
 class Enhancer(Protocol):
-    """Makes a face crop larger and cleaner before it is scored."""
+    """Makes a face larger or cleaner before it is scored."""
 
     name: str
 
-    def enhance(self, image: RGBImage) -> RGBImage: ...
+    def enhance_face(self, image: RGBImage, face: DetectedFace) -> tuple[RGBImage, DetectedFace]:
+        """A picture of the enhanced face, and where the face is in that picture."""
 
 
 class EmotionClassifier(Protocol):

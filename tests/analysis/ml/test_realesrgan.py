@@ -29,7 +29,7 @@ def test_the_ncnn_blob_holds_exactly_the_351_convolutions_of_rrdbnet() -> None:
 
 def test_it_enlarges_a_face_four_times_into_a_faithful_picture(testdata: Path) -> None:
     face = decode_image((testdata / "faces" / "Dwarakish_105.jpg").read_bytes()).pixels
-    enlarged = models.enhancer("realesrgan").enhance(face)  # type: ignore[union-attr]
+    enlarged = models.enhancer("realesrgan", models_dir=Path("models")).enhance(face)  # type: ignore[union-attr]
     height, width = face.shape[:2]
     assert enlarged.shape == (height * 4, width * 4, 3)
     # Shrunk back, it must look like the input (PSNR against the original, in dB).
@@ -45,7 +45,7 @@ def test_a_small_face_is_analysed_after_enhancement(testdata: Path) -> None:
         detector=models.detector("auto"),
         classifier=models.emotion_classifier(),
         passes=4,
-        enhancer=models.enhancer("realesrgan"),
+        enhancer=models.enhancer("realesrgan", models_dir=Path("models")),
     )
     assert len(result.faces) == 1
     assert result.models["enhancer"] == "realesrgan"
