@@ -37,15 +37,21 @@ class FaceIndexesField(serializers.Field):  # type: ignore[type-arg]
         return value
 
 
+class ImageInput(serializers.Serializer):  # type: ignore[type-arg]
+    """What every image endpoint reads: the picture and the face detector."""
+
+    # Empty files pass here so that the decoder answers them with invalid_image.
+    image = serializers.FileField(allow_empty_file=True)
+    detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
+
+
 class AnalyzeApi(APIView):
     """Find every face of an image and score the 7 emotions, averaged over TTA passes."""
 
     parser_classes = (MultiPartParser, FormParser)
 
     @extend_schema_serializer(component_name="AnalyzeInput")
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        image = serializers.FileField(allow_empty_file=True)
-        detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
+    class InputSerializer(ImageInput):
         tta = serializers.IntegerField(min_value=1, max_value=MAX_PASSES, default=10)
         enhance = serializers.ChoiceField(choices=services.ENHANCERS, default="none")
         save = serializers.BooleanField(default=False)  # type: ignore[assignment]
@@ -91,9 +97,8 @@ class DetectApi(APIView):
     parser_classes = (MultiPartParser, FormParser)
 
     @extend_schema_serializer(component_name="DetectInput")
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        image = serializers.FileField(allow_empty_file=True)
-        detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
+    class InputSerializer(ImageInput):
+        pass
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer}, responses={200: OpenApiTypes.OBJECT}
