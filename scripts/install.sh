@@ -42,6 +42,11 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# This machine's pip configuration names local package folders that may not exist; pip warns
+# about each for every package. Only those warnings are dropped; pip's exit status is kept.
+run_pip() {
+  "${pip[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 
 # A stamp of the requirement files lets a second run skip pip entirely.
 stamp_source=(requirements.txt requirements/ml-nodeps.txt requirements/constraints.txt scripts/install.sh)
@@ -52,13 +57,13 @@ if [[ -f $stamp ]]; then
 fi
 
 echo "Installing Python packages into .venv (a few minutes on a new machine)"
-"${pip[@]}" install pip==24.3.1
-"${pip[@]}" install -r requirements.txt -c requirements/constraints.txt
+run_pip install pip==24.3.1
+run_pip install -r requirements.txt -c requirements/constraints.txt
 # These declare requirements that conflict with the pins above although they run with them
 # (see requirements/ml-nodeps.txt); basicsr's build needs the torch installed just now.
-"${pip[@]}" install --no-deps --no-build-isolation -r requirements/ml-nodeps.txt
+run_pip install --no-deps --no-build-isolation -r requirements/ml-nodeps.txt
 if [[ $dev == 1 ]]; then
-  "${pip[@]}" install -r requirements/dev.txt -c requirements/constraints.txt
+  run_pip install -r requirements/dev.txt -c requirements/constraints.txt
 fi
 rm -f .venv/.installed-*
 touch "$stamp"
