@@ -11,12 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from analysis.ml.images import ImageError
-
-
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "unavailable"
-    default_detail = "This feature is not available on this server."
+from analysis.services import FeatureUnavailable
 
 
 def _first_message(detail: Any) -> str:
@@ -34,6 +29,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return Response(
             {"error": {"code": exc.code, "message": exc.message}},
             status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, FeatureUnavailable):
+        return Response(
+            {"error": {"code": exc.code, "message": str(exc)}},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     # Django's own 404 and 403 become DRF's, so that they get the same error shape.
     if isinstance(exc, Http404):

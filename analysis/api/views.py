@@ -16,7 +16,6 @@ from analysis import services
 from analysis.ml.models import DETECTORS
 from analysis.ml.tta import MAX_PASSES
 from archive.services import analysis_save
-from fersite.api_errors import ServiceUnavailable
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -67,17 +66,14 @@ class AnalyzeApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            analysis = services.analysis_run(
-                data=services.upload_read(data["image"]),
-                detector=data["detector"],
-                passes=data["tta"],
-                enhance=data["enhance"],
-                select=data.get("faces"),
-                annotated=data["annotate"],
-            )
-        except services.FeatureUnavailable as exc:
-            raise ServiceUnavailable(str(exc), code=exc.code) from exc
+        analysis = services.analysis_run(
+            data=services.upload_read(data["image"]),
+            detector=data["detector"],
+            passes=data["tta"],
+            enhance=data["enhance"],
+            select=data.get("faces"),
+            annotated=data["annotate"],
+        )
         body = services.result_to_dict(analysis, include_image=data["annotate"])
         if data["save"]:
             saved = analysis_save(
@@ -107,12 +103,9 @@ class DetectApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            detection = services.faces_detect(
-                data=services.upload_read(data["image"]), detector=data["detector"]
-            )
-        except services.FeatureUnavailable as exc:
-            raise ServiceUnavailable(str(exc), code=exc.code) from exc
+        detection = services.faces_detect(
+            data=services.upload_read(data["image"]), detector=data["detector"]
+        )
         return Response(
             {
                 "image": services.image_to_dict(detection.image),

@@ -6,6 +6,7 @@ Deployments differ only through environment variables (listed with a comment eac
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import dj_database_url
@@ -29,8 +30,9 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY must be set when the site answers to other hosts than this "
             "machine (DJANGO_ALLOWED_HOSTS); and set DJANGO_DEBUG=false there."
         )
-    # A fixed key is acceptable only for local development, where DEBUG is on.
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
+    # Only for local development (DEBUG on, local hosts only): a key that stays the same
+    # across restarts of this checkout, so that sessions survive them.
+    SECRET_KEY = "django-insecure-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
