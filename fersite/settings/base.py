@@ -32,7 +32,7 @@ if not SECRET_KEY:
         )
     # Only for local development (DEBUG on, local hosts only): a key that stays the same
     # across restarts of this checkout, so that sessions survive them.
-    SECRET_KEY = "django-insecure-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
+    SECRET_KEY = hashlib.sha256(f"development key of {BASE_DIR}".encode()).hexdigest()
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
