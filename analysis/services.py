@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,33 +48,35 @@ class ModelUnavailable(FeatureUnavailable):
     code = "model_unavailable"
 
 
-def _enhancer(name: str) -> Enhancer | None:
+@contextmanager
+def _loading(what: str, unavailable: type[FeatureUnavailable]) -> Iterator[None]:
+    """Turn a model that cannot be loaded (a missing weight file, a broken install) into
+    ``unavailable``, which the API answers with 503, instead of a server error."""
     try:
-        return models.enhancer(name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS)
+        yield
     except FileNotFoundError as exc:
-        raise EnhancementUnavailable(str(exc)) from exc
+        raise unavailable(str(exc)) from exc
     except (OSError, ImportError) as exc:
-        logger.exception("Loading the %s enhancer failed", name)
-        raise EnhancementUnavailable(
-            f"Enhancement {name} cannot run on this server ({exc}). See the README's section "
-            "on model weights."
-        ) from exc
-
-
-def _models(detector: str) -> tuple[FaceDetector, EmotionClassifier]:
-    """The detector and the classifier, loaded on first use; ModelUnavailable if they cannot
-    be loaded (a missing weight file, a broken install), instead of a server error."""
-    threads = settings.ML_THREADS
-    try:
-        return models.detector(detector, threads=threads), models.emotion_classifier(
-            threads=threads
-        )
-    except (OSError, ImportError) as exc:
-        logger.exception("Loading the models failed")
-        raise ModelUnavailable(
-            f"The analysis models cannot be loaded on this server ({exc}). "
+        logger.exception("Loading %s failed", what)
+        raise unavailable(
+            f"{what} cannot be loaded on this server ({exc}). "
             "See /healthz and the README's section on model weights."
         ) from exc
+
+
+def _detector(name: str) -> FaceDetector:
+    with _loading("The face detector", ModelUnavailable):
+        return models.detector(name, threads=settings.ML_THREADS)
+
+
+def _classifier() -> EmotionClassifier:
+    with _loading("The emotion model", ModelUnavailable):
+        return models.emotion_classifier(threads=settings.ML_THREADS)
+
+
+def _enhancer(name: str) -> Enhancer | None:
+    with _loading(f"The {name} enhancer", EnhancementUnavailable):
+        return models.enhancer(name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,8 @@ def image_decode(*, data: bytes, max_pixels: int | None = None) -> DecodedImage:
 def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
     """Find the faces of an uploaded image, left to right, without scoring them."""
     image = image_decode(data=data)
-    model, _ = _models(detector)
+    # Detection alone needs no emotion model: loading TensorFlow here would cost seconds.
+    model = _detector(detector)
     started = time.perf_counter()
     faces = pipeline.detect(image.pixels, model)
     millis = round((time.perf_counter() - started) * 1000, 1)
@@ -147,11 +151,10 @@ def analysis_run(
     started = time.perf_counter()
     image = image_decode(data=data, max_pixels=max_pixels)
     decode_ms = round((time.perf_counter() - started) * 1000, 1)
-    face_detector, classifier = _models(detector)
     result = pipeline.analyse(
         image.pixels,
-        detector=face_detector,
-        classifier=classifier,
+        detector=_detector(detector),
+        classifier=_classifier(),
         passes=passes,
         select=select,
         enhancer=enhancer,
