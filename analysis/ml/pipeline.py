@@ -70,20 +70,16 @@ def analyse(
     results: list[FaceResult] = []
     if indexed:
         size = classifier.input_size
-        if enhancer is None:
-            batch = np.concatenate(
-                [alignment.crops(gray, face, views, size) for _, face in indexed], axis=0
-            )
-        else:
-            started_enhance = time.perf_counter()
-            batch = np.concatenate(
-                [
-                    alignment.crops(*_enhanced(image, face, enhancer), views, size)
-                    for _, face in indexed
-                ],
-                axis=0,
-            )
+        started_enhance = time.perf_counter()
+        sources = [
+            (gray, face) if enhancer is None else _enhanced(image, face, enhancer)
+            for _, face in indexed
+        ]
+        if enhancer is not None:
             timings["enhance"] = _ms_since(started_enhance)
+        batch = np.concatenate(
+            [alignment.crops(picture, face, views, size) for picture, face in sources], axis=0
+        )
         scores = classifier.predict(batch).reshape(len(indexed), len(views), len(EMOTIONS))
         for (index, face), per_pass in zip(indexed, scores, strict=True):
             emotions = summarise(per_pass)
