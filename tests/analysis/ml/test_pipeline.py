@@ -4,11 +4,15 @@ import cv2
 import numpy as np
 import pytest
 
-from analysis.ml import tta
+from analysis.ml import alignment, tta
+from analysis.ml.emotion import balance
 from analysis.ml.enhance import face_moved, face_region
+from analysis.ml.ensemble import Ensemble
 from analysis.ml.pipeline import analyse, summarise
 from analysis.ml.types import EMOTIONS, Box, DetectedFace, Landmarks
 from tests.analysis.fakes import FakeClassifier, FakeDetector
+
+_ZERO = dict.fromkeys(EMOTIONS, 0.0)
 
 
 def _photo() -> np.ndarray:
@@ -55,9 +59,24 @@ def test_the_fer2013_prior_is_partly_corrected() -> None:
     # The raw model says happy and disgust equally; happy was 16 times as common in training,
     # so once corrected disgust must come out ahead.
     raw = np.array([[0.0, 0.4, 0.0, 0.4, 0.1, 0.1, 0.0]], dtype=np.float32)
-    scores = summarise(raw)
-    assert scores.probabilities["disgust"] > scores.probabilities["happy"]
-    assert sum(scores.probabilities.values()) == pytest.approx(1.0, abs=0.001)
+    balanced = balance(raw)[0]
+    assert balanced[EMOTIONS.index("disgust")] > balanced[EMOTIONS.index("happy")]
+    assert balanced.sum() == pytest.approx(1.0, abs=0.001)
+
+
+def test_an_ensemble_averages_its_members_pass_by_pass() -> None:
+    happy = FakeClassifier({**_ZERO, "happy": 0.8, "neutral": 0.2})
+    sad = FakeClassifier({**_ZERO, "sad": 0.6, "neutral": 0.4})
+    sad.input_size, sad.channels = 112, 3
+    detector = FakeDetector([Box(20, 20, 100, 100)])
+    result = analyse(_photo(), detector=detector, classifier=Ensemble([happy, sad]), passes=3)
+    probabilities = result.faces[0].emotions.probabilities
+    assert probabilities["happy"] == pytest.approx(0.4, abs=0.001)
+    assert probabilities["sad"] == pytest.approx(0.3, abs=0.001)
+    assert probabilities["neutral"] == pytest.approx(0.3, abs=0.001)
+    # Each member read crops of its own size and colour, all passes in one batch.
+    assert happy.shapes == [(3, 64, 64)]
+    assert sad.shapes == [(3, 112, 112, 3)]
 
 
 def test_a_face_on_which_passes_disagree_is_uncertain() -> None:
@@ -144,3 +163,14 @@ def test_analysis_with_an_enhancer_reports_it() -> None:
     assert result.models["enhancer"] == "triple"
     assert "enhance" in result.timings_ms
     assert sum(result.faces[0].emotions.probabilities.values()) == pytest.approx(1, abs=0.01)
+
+
+def test_colour_crops_keep_their_channels_and_fill_borders_with_the_mean_colour() -> None:
+    picture = np.zeros((100, 100, 3), dtype=np.uint8)
+    picture[..., 0] = 200  # a red picture
+    # A face at the corner: most of its crop lies outside the picture.
+    face = DetectedFace(Box(0, 0, 40, 40), 0.99, "fake")
+    crops = alignment.crops(picture, face, tta.views(2), 32)
+    assert crops.shape == (2, 32, 32, 3)
+    assert np.allclose(crops[..., 0], 200)
+    assert np.allclose(crops[..., 1:], 0)

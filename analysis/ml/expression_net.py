@@ -1,0 +1,121 @@
+"""face-api.js's face expression network, run with TensorFlow.
+
+A small DenseNet-like network: four blocks of (depthwise separable) 3x3 convolutions, each block
+halving the resolution and feeding every convolution the sum of the ones before it, then a 7x7
+average pool and one dense layer. It reads 112x112 RGB faces, less the mean colour of its
+training faces, divided by 255, and answers 7 softmax scores. The weights are stored as a
+TensorFlow.js manifest and a binary file, most tensors quantised to 8 bits, which are expanded
+here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analysis.ml.emotion import set_tensorflow_threads
+from analysis.ml.types import EMOTIONS
+from analysis.ml.weights import faceapi_expression_model
+
+_MODEL_LABELS = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
+_TO_API_ORDER = [_MODEL_LABELS.index(label) for label in EMOTIONS]
+_MEAN_RGB = (122.782, 117.001, 104.298)
+_BLOCKS = ("dense0", "dense1", "dense2", "dense3")
+# The weights shipped with this project (see data/face-api-expression/SOURCE.md).
+WEIGHTS_SHA256 = "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d"
+
+
+def load_weights(manifest_path: Path, *, sha256: str | None = None) -> dict[str, Any]:
+    """The named tensors of a TensorFlow.js weights manifest, dequantised to float32."""
+    manifest = json.loads(manifest_path.read_text())
+    tensors: dict[str, Any] = {}
+    for group in manifest:
+        data = b"".join((manifest_path.parent / path).read_bytes() for path in group["paths"])
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise OSError(f"{manifest_path.parent} holds weights that are not the expected ones")
+        offset = 0
+        for spec in group["weights"]:
+            count = int(np.prod(spec["shape"]))
+            quantization = spec.get("quantization")
+            if quantization is not None:
+                if quantization["dtype"] != "uint8":
+                    raise OSError(f"Unsupported quantisation {quantization['dtype']}")
+                raw = np.frombuffer(data, np.uint8, count, offset).astype(np.float32)
+                values = raw * quantization["scale"] + quantization["min"]
+                offset += count
+            else:
+                values = np.frombuffer(data, np.float32, count, offset)
+                offset += 4 * count
+            tensors[spec["name"]] = values.reshape(spec["shape"]).astype(np.float32)
+        if offset != len(data):
+            raise OSError(f"{manifest_path} describes {offset} bytes, the files hold {len(data)}")
+    return tensors
+
+
+class FaceExpressionClassifier:
+    name = "face-api-expression"
+    input_size = 112
+    channels = 3
+
+    def __init__(self, *, threads: int = 2) -> None:
+        weights = faceapi_expression_model()
+        if not weights.present or weights.path is None:
+            raise FileNotFoundError(f"The face expression weights are missing: {weights.source}")
+        import tensorflow as tf
+
+        set_tensorflow_threads(threads)
+        manifest = weights.path.with_name("face_expression_model-weights_manifest.json")
+        w = {
+            name: tf.constant(value)
+            for name, value in load_weights(manifest, sha256=WEIGHTS_SHA256).items()
+        }
+        mean = tf.constant(_MEAN_RGB, dtype=tf.float32)
+
+        def separable(x: Any, prefix: str, stride: int) -> Any:
+            return (
+                tf.nn.separable_conv2d(
+                    x,
+                    w[f"{prefix}/depthwise_filter"],
+                    w[f"{prefix}/pointwise_filter"],
+                    [1, stride, stride, 1],
+                    "SAME",
+                )
+                + w[f"{prefix}/bias"]
+            )
+
+        def block(x: Any, name: str) -> Any:
+            if name == _BLOCKS[0]:
+                first = tf.nn.conv2d(x, w[f"{name}/conv0/filters"], 2, "SAME")
+                out1 = tf.nn.relu(first + w[f"{name}/conv0/bias"])
+            else:
+                out1 = tf.nn.relu(separable(x, f"{name}/conv0", 2))
+            out2 = separable(out1, f"{name}/conv1", 1)
+            out3 = separable(tf.nn.relu(out1 + out2), f"{name}/conv2", 1)
+            out4 = separable(tf.nn.relu(out1 + out2 + out3), f"{name}/conv3", 1)
+            return tf.nn.relu(out1 + out2 + out3 + out4)
+
+        # One traced graph for any batch size (the batch dimension is left open).
+        @tf.function(input_signature=[tf.TensorSpec([None, 112, 112, 3], tf.float32)])
+        def forward(faces: Any) -> Any:
+            x = (faces - mean) / 255.0
+            for name in _BLOCKS:
+                x = block(x, name)
+            x = tf.reshape(tf.nn.avg_pool2d(x, 7, 2, "VALID"), [-1, w["fc/weights"].shape[0]])
+            return tf.nn.softmax(tf.matmul(x, w["fc/weights"]) + w["fc/bias"])
+
+        self._forward = forward
+
+    def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Probabilities in EMOTIONS order for N x 112 x 112 x 3 RGB faces in [0, 255]."""
+        if len(faces) == 0:
+            return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
+        scores = self._forward(np.ascontiguousarray(faces, dtype=np.float32)).numpy()
+        return np.asarray(scores, dtype=np.float32)[:, _TO_API_ORDER]
+
+    def warm_up(self) -> None:
+        self.predict(np.zeros((1, self.input_size, self.input_size, 3), dtype=np.float32))
