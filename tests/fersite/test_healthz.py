@@ -19,6 +19,7 @@ def test_it_reports_database_channel_layer_and_models(client: Client) -> None:
     assert body["channel_layer"]["ok"] is True
     keys = {weight["key"]: weight for weight in body["models"]["weights"]}
     assert keys["emotion"]["present"] is True
+    assert keys["expression"]["present"] is True
     assert keys["mtcnn"]["present"] is True
     assert keys["realesrgan"]["present"] is True
 

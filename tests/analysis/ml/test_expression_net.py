@@ -1,0 +1,70 @@
+"""face-api.js's expression network: its weight files are read exactly, and it reads faces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.ml import models
+from analysis.ml.expression_net import WEIGHTS_SHA256, load_weights
+from analysis.ml.images import decode_image
+from analysis.ml.pipeline import analyse
+from analysis.ml.weights import faceapi_expression_model
+
+MANIFEST = "face_expression_model-weights_manifest.json"
+
+
+def _copy_weights(tmp_path: Path) -> Path:
+    source = faceapi_expression_model().path
+    assert source is not None
+    for name in (source.name, MANIFEST):
+        shutil.copy(source.with_name(name), tmp_path / name)
+    return tmp_path / MANIFEST
+
+
+def test_the_shipped_weights_load_whole_and_dequantised(tmp_path: Path) -> None:
+    tensors = load_weights(_copy_weights(tmp_path), sha256=WEIGHTS_SHA256)
+    assert tensors["dense0/conv0/filters"].shape == (3, 3, 3, 32)
+    assert tensors["fc/weights"].shape == (256, 7)
+    quantised = json.loads((tmp_path / MANIFEST).read_text())[0]["weights"][0]["quantization"]
+    filters = tensors["dense0/conv0/filters"]
+    # 8-bit values expanded onto [min, min + 255 * scale].
+    assert filters.min() >= quantised["min"] - 1e-6
+    assert filters.max() <= quantised["min"] + 255 * quantised["scale"] + 1e-6
+    assert len(np.unique(filters)) > 50
+
+
+def test_altered_weights_are_refused(tmp_path: Path) -> None:
+    manifest = _copy_weights(tmp_path)
+    weights = tmp_path / "face_expression_model.bin"
+    data = bytearray(weights.read_bytes())
+    data[1000] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="not the expected ones"):
+        load_weights(manifest, sha256=WEIGHTS_SHA256)
+
+
+def test_a_manifest_that_does_not_match_its_file_is_refused(tmp_path: Path) -> None:
+    manifest = _copy_weights(tmp_path)
+    weights = tmp_path / "face_expression_model.bin"
+    weights.write_bytes(weights.read_bytes() + b"\0" * 16)
+    with pytest.raises(OSError, match="describes"):
+        load_weights(manifest)
+
+
+@pytest.mark.ml
+@pytest.mark.parametrize("model", ["fer", "face-api", "ensemble"])
+def test_each_emotion_model_finds_the_smile(testdata: Path, model: str) -> None:
+    image = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
+    result = analyse(
+        image,
+        detector=models.detector("auto"),
+        classifier=models.emotion_classifier(model),
+        passes=4,
+    )
+    assert result.faces[0].emotions.dominant == "happy"
+    assert result.models["emotion"].count("+") == (1 if model == "ensemble" else 0)
