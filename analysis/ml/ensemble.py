@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -35,29 +34,24 @@ class Ensemble:
         total = np.zeros((len(sources), len(views), len(EMOTIONS)), dtype=np.float64)
         if not sources:
             return total
-        grays: dict[int, npt.NDArray[np.uint8]] = {}
+        # One patch per face, cut for the largest input, which each member shrinks to its own.
+        largest = max(member.input_size for member in self.members)
+        patches = [alignment.face_patch(picture, face, largest) for picture, face in sources]
         for member in self.members:
-            pictures = [
-                picture if member.channels == 3 else _gray(picture, grays) for picture, _ in sources
-            ]
             batch = np.concatenate(
                 [
-                    alignment.crops(picture, face, views, member.input_size)
-                    for picture, (_, face) in zip(pictures, sources, strict=True)
+                    alignment.warp(
+                        patch.for_size(member.input_size, gray=member.channels == 1),
+                        views,
+                        member.input_size,
+                    )
+                    for patch in patches
                 ],
                 axis=0,
             )
-            scores = member.predict(batch).astype(np.float64)
-            total += scores.reshape(total.shape)
+            total += member.predict(batch).astype(np.float64).reshape(total.shape)
         return total / len(self.members)
 
     def warm_up(self) -> None:
         for member in self.members:
             member.warm_up()
-
-
-def _gray(picture: RGBImage, cache: dict[int, npt.NDArray[np.uint8]]) -> npt.NDArray[np.uint8]:
-    key = id(picture)
-    if key not in cache:
-        cache[key] = np.asarray(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-    return cache[key]
