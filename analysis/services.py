@@ -21,6 +21,7 @@ from analysis.ml import models, pipeline
 from analysis.ml.annotate import annotate
 from analysis.ml.ensemble import Ensemble
 from analysis.ml.images import DecodedImage, check_file_size, decode_image, encode_jpeg
+from analysis.ml.registry import in_model_thread
 from analysis.ml.types import (
     AnalysisResult,
     DetectedFace,
@@ -125,12 +126,16 @@ def image_decode(*, data: bytes, max_pixels: int | None = None) -> DecodedImage:
 def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
     """Find the faces of an uploaded image, left to right, without scoring them."""
     image = image_decode(data=data)
-    # Detection alone needs no emotion model: loading TensorFlow here would cost seconds.
-    model = _detector(detector)
-    started = time.perf_counter()
-    faces = pipeline.detect(image.pixels, model)
-    millis = round((time.perf_counter() - started) * 1000, 1)
-    return Detection(image=image, faces=faces, detector=model.name, millis=millis)
+
+    def detect() -> Detection:
+        # Detection alone needs no emotion model: loading TensorFlow here would cost seconds.
+        model = _detector(detector)
+        started = time.perf_counter()
+        faces = pipeline.detect(image.pixels, model)
+        millis = round((time.perf_counter() - started) * 1000, 1)
+        return Detection(image=image, faces=faces, detector=model.name, millis=millis)
+
+    return in_model_thread(detect)
 
 
 def analysis_run(
@@ -148,17 +153,19 @@ def analysis_run(
     ``select`` keeps only the faces at these positions of the left-to-right order that
     :func:`faces_detect` gives for the same image and detector.
     """
-    enhancer = _enhancer(enhance)
+    enhancer = in_model_thread(lambda: _enhancer(enhance))
     started = time.perf_counter()
     image = image_decode(data=data, max_pixels=max_pixels)
     decode_ms = round((time.perf_counter() - started) * 1000, 1)
-    result = pipeline.analyse(
-        image.pixels,
-        detector=_detector(detector),
-        classifier=_classifier(),
-        passes=passes,
-        select=select,
-        enhancer=enhancer,
+    result = in_model_thread(
+        lambda: pipeline.analyse(
+            image.pixels,
+            detector=_detector(detector),
+            classifier=_classifier(),
+            passes=passes,
+            select=select,
+            enhancer=enhancer,
+        )
     )
     result.timings_ms["decode"] = decode_ms
     jpeg = encode_jpeg(annotate(image.pixels, result.faces)) if annotated else None
@@ -169,11 +176,14 @@ def models_warm_up() -> None:
     """Load the detectors and the classifier now, and run them once, instead of on first use."""
     import numpy as np
 
+    def warm_up() -> None:
+        blank = np.full((320, 320, 3), 128, dtype=np.uint8)
+        for name in ("haar", "mtcnn"):
+            pipeline.detect(blank, models.detector(name, threads=settings.ML_THREADS))
+        models.emotion_classifier(threads=settings.ML_THREADS).warm_up()
+
     started = time.perf_counter()
-    blank = np.full((320, 320, 3), 128, dtype=np.uint8)
-    for name in ("haar", "mtcnn"):
-        pipeline.detect(blank, models.detector(name, threads=settings.ML_THREADS))
-    models.emotion_classifier(threads=settings.ML_THREADS).warm_up()
+    in_model_thread(warm_up)
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
 
 

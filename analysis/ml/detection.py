@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from analysis.ml.quality import MIN_FACE_SIDE
 from analysis.ml.types import Box, DetectedFace, FaceDetector, RGBImage
 
 # Detection runs on a copy whose longer side is at most this: faces stay large enough for
@@ -28,7 +29,9 @@ MIN_FRAMED_FACE_SHARE = 0.2
 # A picture no larger than this, and roughly face-shaped, is taken as one face crop.
 MAX_FACE_CROP_SIDE = 256
 FACE_CROP_ASPECT = (0.5, 2.0)
-# Two detections overlapping more than this are the same face.
+# The smallest face the detectors look for, in pixels of the picture they are shown (MTCNN's
+# own smallest).
+DETECTOR_MIN_FACE = 20
 DUPLICATE_IOU = 0.5
 
 
@@ -38,13 +41,22 @@ def find_faces(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
     scale = _detection_scale(width, height)
     work = image if scale == 1.0 else _resize(image, scale)
 
-    faces = _detect_mapped(detector, work, scale=scale, offset=0, how="detected")
+    # Faces smaller than MIN_FACE_SIDE in the picture are too small to read, so they are not
+    # looked for: that spares MTCNN its largest (costliest) pyramid levels, a third of its
+    # time on a 512 px photo. A picture scaled up for detection is searched down to the
+    # detector's smallest face, since it is most likely one face crop.
+    min_size = (
+        DETECTOR_MIN_FACE if scale > 1 else max(DETECTOR_MIN_FACE, round(MIN_FACE_SIDE * scale))
+    )
+    faces = _detect_mapped(detector, work, scale=scale, offset=0, how="detected", min_size=min_size)
     if not faces:
         border = round(FRAME_BORDER * max(work.shape[:2]))
         framed = _frame(work, border)
         faces = [
             face
-            for face in _detect_mapped(detector, framed, scale=scale, offset=border, how="framed")
+            for face in _detect_mapped(
+                detector, framed, scale=scale, offset=border, how="framed", min_size=min_size
+            )
             if face.box.w * face.box.h >= MIN_FRAMED_FACE_SHARE * width * height
         ]
     faces = [face for face in (_clip(face, width, height) for face in faces) if face is not None]
@@ -89,13 +101,19 @@ def _frame(image: RGBImage, border: int) -> RGBImage:
 
 
 def _detect_mapped(
-    detector: FaceDetector, image: RGBImage, *, scale: float, offset: int, how: str
+    detector: FaceDetector,
+    image: RGBImage,
+    *,
+    scale: float,
+    offset: int,
+    how: str,
+    min_size: int,
 ) -> list[DetectedFace]:
     def back(x: float, y: float) -> tuple[float, float]:
         return ((x - offset) / scale, (y - offset) / scale)
 
     mapped = []
-    for face in detector.detect(image):
+    for face in detector.detect(image, min_size=min_size):
         x, y = back(face.box.x, face.box.y)
         box = Box(round(x), round(y), round(face.box.w / scale), round(face.box.h / scale))
         landmarks = face.landmarks.mapped(lambda p: back(*p)) if face.landmarks else None

@@ -25,9 +25,9 @@ class HaarDetector:
         # CascadeClassifier keeps scratch buffers: one call at a time per instance.
         self._lock = threading.Lock()
 
-    def detect(self, image: RGBImage) -> list[DetectedFace]:
+    def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
         gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
-        min_side = max(20, min(gray.shape) // 20)
+        min_side = max(min_size, min(gray.shape) // 20)
         with self._lock:
             boxes, _, weights = self._cascade.detectMultiScale3(
                 gray,

@@ -16,7 +16,7 @@ MIN_PROBABILITY = 0.9
 class MTCNNDetector:
     name = "mtcnn"
 
-    def __init__(self, *, threads: int = 2, min_face_size: int = 20) -> None:
+    def __init__(self, *, threads: int = 2) -> None:
         from analysis.ml import torchvision_compat
 
         torchvision_compat.install()
@@ -25,19 +25,19 @@ class MTCNNDetector:
 
         torch.set_num_threads(threads)
         self._torch = torch
-        self._mtcnn: Any = MTCNN(
-            keep_all=True, min_face_size=min_face_size, post_process=False, device="cpu"
-        )
+        self._mtcnn: Any = MTCNN(keep_all=True, post_process=False, device="cpu")
         self._lock = threading.Lock()
-        self._min_face_size = min_face_size
 
-    def detect(self, image: RGBImage) -> list[DetectedFace]:
+    def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
         height, width = image.shape[:2]
-        # MTCNN's image pyramid starts at min_face_size; a thinner image has no level at all
+        # MTCNN's image pyramid starts at min_size; a thinner image has no level at all
         # (facenet-pytorch then fails), and cannot hold a face that size anyway.
-        if min(height, width) < self._min_face_size:
+        if min(height, width) < min_size:
             return []
         with self._lock, self._torch.inference_mode():
+            # Its first pyramid level is the image scaled by 12 / min_size: the larger the
+            # smallest face, the smaller (and cheaper) every level.
+            self._mtcnn.min_face_size = min_size
             boxes, probs, points = self._mtcnn.detect(image, landmarks=True)
         if boxes is None:
             return []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -37,3 +38,23 @@ def get_model(key: str, loader: Callable[[], T]) -> T:
 def loaded_models() -> set[str]:
     """The keys of the models this process has loaded so far."""
     return set(_models)
+
+
+# Every model call of the process runs in this one thread. PyTorch's OpenMP keeps a team of
+# worker threads per calling thread; when requests, camera frames and the warm-up each called
+# from their own thread, the idle teams kept spinning and MTCNN took 30-50% longer on two cores
+# (measured in benchmarks/latency.py). Model calls were serialised by locks anyway.
+_model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
+_in_model_thread = threading.local()
+
+
+def in_model_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` in the process's model thread and return its result (or raise its error)."""
+    if getattr(_in_model_thread, "active", False):
+        return work()
+
+    def run() -> T:
+        _in_model_thread.active = True
+        return work()
+
+    return _model_thread.submit(run).result()

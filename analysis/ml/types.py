@@ -129,7 +129,8 @@ class FaceDetector(Protocol):
 
     name: str
 
-    def detect(self, image: RGBImage) -> list[DetectedFace]: ...
+    def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
+        """The faces of ``image`` whose side is at least ``min_size`` px."""
 
 
 class Enhancer(Protocol):

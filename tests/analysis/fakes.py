@@ -18,10 +18,12 @@ class FakeDetector:
         self.boxes = boxes or []
         self.only_if_framed = only_if_framed
         self.calls: list[tuple[int, int]] = []
+        self.min_sizes: list[int] = []
 
-    def detect(self, image: RGBImage) -> list[DetectedFace]:
+    def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
         height, width = image.shape[:2]
         self.calls.append((width, height))
+        self.min_sizes.append(min_size)
         if self.only_if_framed:
             if len(self.calls) == 1:
                 return []

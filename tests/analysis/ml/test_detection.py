@@ -51,3 +51,20 @@ def test_a_photo_with_no_face_gives_no_face() -> None:
 def test_overlapping_detections_count_once() -> None:
     detector = FakeDetector([Box(10, 10, 100, 100), Box(12, 12, 100, 100)])
     assert len(find_faces(_image(400, 300), detector)) == 1
+
+
+def test_faces_too_small_to_read_are_not_looked_for_in_the_picture_itself() -> None:
+    cases = {
+        # A photo shown to the detector as it is: faces from 40 px.
+        (800, 600): 40,
+        # Shown at 1024 / 1536 of its size: 40 px of the photo are 27 px of the copy.
+        (1536, 1024): 27,
+        # Shown at a quarter of its size: never below the detector's own smallest face.
+        (4096, 3072): 20,
+        # A small crop scaled up for detection is searched through.
+        (120, 150): 20,
+    }
+    for (width, height), expected in cases.items():
+        detector = FakeDetector([])
+        find_faces(_image(width, height), detector)
+        assert set(detector.min_sizes) == {expected}, (width, height)
