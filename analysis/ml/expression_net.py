@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analysis.ml.emotion import set_tensorflow_threads
+from analysis.ml.emotion import predict_in_chunks, set_tensorflow_threads
 from analysis.ml.types import EMOTIONS
 from analysis.ml.weights import faceapi_expression_model
 
@@ -112,10 +112,9 @@ class FaceExpressionClassifier:
 
     def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Probabilities in EMOTIONS order for N x 112 x 112 x 3 RGB faces in [0, 255]."""
-        if len(faces) == 0:
-            return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
-        scores = self._forward(np.ascontiguousarray(faces, dtype=np.float32)).numpy()
-        return np.asarray(scores, dtype=np.float32)[:, _TO_API_ORDER]
+        batch = np.ascontiguousarray(faces, dtype=np.float32)
+        scores = predict_in_chunks(self._forward, batch, len(EMOTIONS))
+        return scores[:, _TO_API_ORDER]
 
     def warm_up(self) -> None:
         self.predict(np.zeros((1, self.input_size, self.input_size, 3), dtype=np.float32))
