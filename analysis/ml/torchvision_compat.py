@@ -25,26 +25,30 @@ _state: dict[str, Any] = {}
 
 
 def nms_reference(boxes: Any, scores: Any, iou_threshold: float) -> Any:
-    """Greedy non-maximum suppression on (x1, y1, x2, y2) boxes, highest score first."""
+    """Greedy non-maximum suppression on (x1, y1, x2, y2) boxes, highest score first.
+
+    Each step compares the best remaining box with all the others in numpy: MTCNN calls this
+    a dozen times per image, and per-element torch operations cost it 7 ms a picture.
+    """
+    import numpy as np
     import torch
 
     if boxes.numel() == 0:
         return torch.empty((0,), dtype=torch.int64, device=boxes.device)
-    boxes = boxes.to(torch.float32)
-    x1, y1, x2, y2 = boxes.unbind(dim=1)
-    areas = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
-    order = torch.argsort(scores, descending=True)
-    suppressed = torch.zeros(boxes.shape[0], dtype=torch.bool, device=boxes.device)
+    b = boxes.detach().to(torch.float64).cpu().numpy()
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    # A stable sort, so that equal scores keep their input order (as torchvision does).
+    order = np.argsort(-scores.detach().to(torch.float64).cpu().numpy(), kind="stable")
     keep: list[int] = []
-    for index in order.tolist():
-        if suppressed[index]:
-            continue
-        keep.append(index)
-        inter_w = (torch.minimum(x2[index], x2) - torch.maximum(x1[index], x1)).clamp(min=0)
-        inter_h = (torch.minimum(y2[index], y2) - torch.maximum(y1[index], y1)).clamp(min=0)
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        inter_w = np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
+        inter_h = np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None)
         inter = inter_w * inter_h
-        iou = inter / (areas[index] + areas - inter).clamp(min=1e-12)
-        suppressed |= iou > iou_threshold
+        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-12)
+        order = rest[iou <= iou_threshold]
     return torch.tensor(keep, dtype=torch.int64, device=boxes.device)
 
 
