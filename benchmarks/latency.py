@@ -3,8 +3,9 @@
 Usage: .venv/bin/python benchmarks/latency.py [--url URL --token TOKEN] [--runs N]
 
 Without --url it starts a Daphne server itself on a free port (production settings, SQLite in
-a temporary folder, models warmed at start) and creates a user and an API token for the run. Plain fer runs in this
-process on the same images, with Haar and with MTCNN. It prints p50 and p95 in milliseconds.
+a temporary folder, models warmed at start) and creates a user and an API token for the run.
+Plain fer runs in this process on the same images, with Haar and with MTCNN, in turn with the
+API calls. It prints p50 and p95 in milliseconds.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ IMAGES = {
     "2 faces, 2280x1588": SHARED / "scenes" / "couple.jpg",
     "1 face, 1536x2048": SHARED / "scenes" / "single_large.jpg",
 }
+
+
+PAUSE = 0.2
 
 
 def _free_port() -> int:
@@ -138,14 +142,21 @@ def post_analyze(url: str, token: str, image: Path, tta: int) -> None:
         response.read()
 
 
-def timed(call: Callable[[], object], runs: int, warmup: int = 3) -> list[float]:
+def interleaved(
+    calls: dict[str, Callable[[], object]], runs: int, warmup: int = 3
+) -> dict[str, list[float]]:
+    """Milliseconds of each call over ``runs`` rounds, every round calling each once in turn,
+    so that a change in the machine's load weighs on all of them alike."""
     for _ in range(warmup):
-        call()
-    millis = []
+        for call in calls.values():
+            call()
+    millis: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        millis.append((time.perf_counter() - started) * 1000)
+        for name, call in calls.items():
+            time.sleep(PAUSE)
+            started = time.perf_counter()
+            call()
+            millis[name].append((time.perf_counter() - started) * 1000)
     return millis
 
 
@@ -165,16 +176,18 @@ def main() -> None:
     peers = {"plain fer, Haar": plain_fer(mtcnn=False), "plain fer, MTCNN": plain_fer(mtcnn=True)}
     pixels = {label: decode_image(path.read_bytes()).pixels for label, path in IMAGES.items()}
     rows: list[tuple[str, str, list[float]]] = []
-    for label in IMAGES:
-        for name, detector in peers.items():
-            times = timed(lambda d=detector, p=pixels[label]: fer_faces(d, p), args.runs)
-            rows.append((label, f"{name} (in-process)", times))
-
     server = local_server() if args.url is None else _given(args.url, args.token or "")
     with server as (url, token):
         for label, path in IMAGES.items():
-            times = timed(lambda p=path: post_analyze(url, token, p, args.tta), args.runs)
-            rows.append((label, f"ours, API, tta={args.tta}", times))
+            calls: dict[str, Callable[[], object]] = {
+                f"{name} (in-process)": lambda d=detector, p=pixels[label]: fer_faces(d, p)
+                for name, detector in peers.items()
+            }
+            calls[f"ours, API, tta={args.tta}"] = lambda p=path: post_analyze(
+                url, token, p, args.tta
+            )
+            for name, times in interleaved(calls, args.runs).items():
+                rows.append((label, name, times))
 
     print(f"{'image':<20} {'method':<30} {'p50 ms':>8} {'p95 ms':>8}")
     for label in IMAGES:
