@@ -62,11 +62,6 @@ def face_frame(face: DetectedFace) -> tuple[float, float, float, float]:
     return cx, cy, side, roll
 
 
-# The patch cut around a face reaches this many crop sides from its center: enough for the
-# widest view (zoom 0.93, a 7 degree turn and a 4% shift need 0.65) to stay inside it.
-PATCH_REACH = 0.7
-
-
 @dataclass(frozen=True)
 class Patch:
     """The surroundings of one face, shrunk so that the crops warped from it do not alias, and
@@ -90,10 +85,27 @@ class Patch:
         return Patch(pixels, self.cx * shrink, self.cy * shrink, self.side * shrink, self.roll)
 
 
-def face_patch(picture: Picture, face: DetectedFace, size: int) -> Patch:
-    """The patch around ``face`` from which crops of ``size`` px are warped."""
+def patch_reach(roll: float, views: Sequence[View]) -> float:
+    """How far from the face's center, in crop sides, the widest of ``views`` sees."""
+    reach = 0.5
+    for view in views:
+        angle = math.radians(roll + view.rotate)
+        # A turned square's bounding box, widened by the shift; zoom below 1 shows more.
+        half = 0.5 * (abs(math.cos(angle)) + abs(math.sin(angle)))
+        reach = max(reach, (half + math.hypot(view.shift_x, view.shift_y)) / view.zoom)
+    return reach
+
+
+def face_patch(
+    picture: Picture, face: DetectedFace, size: int, views: Sequence[View] = (View(),)
+) -> Patch:
+    """The patch around ``face`` from which crops of ``size`` px are warped through ``views``.
+
+    It holds all that the views see (plus a pixel for interpolation), padded with the mean
+    colour where that leaves the picture.
+    """
     cx, cy, side, roll = face_frame(face)
-    reach = side * PATCH_REACH
+    reach = side * patch_reach(roll, views) + 1
     x0, y0 = math.floor(cx - reach), math.floor(cy - reach)
     x1, y1 = math.ceil(cx + reach), math.ceil(cy + reach)
     height, width = picture.shape[:2]
@@ -144,7 +156,7 @@ def crops(
     picture: Picture, face: DetectedFace, views: Sequence[View], size: int
 ) -> npt.NDArray[np.float32]:
     """The face of ``picture`` seen through each view (see warp)."""
-    return warp(face_patch(picture, face, size), views, size)
+    return warp(face_patch(picture, face, size, views), views, size)
 
 
 def _shrink(pixels: Picture, factor: float) -> Picture:

@@ -32,6 +32,7 @@ FACE_CROP_ASPECT = (0.5, 2.0)
 # The smallest face the detectors look for, in pixels of the picture they are shown (MTCNN's
 # own smallest).
 DETECTOR_MIN_FACE = 20
+# Two detections overlapping more than this are the same face.
 DUPLICATE_IOU = 0.5
 
 

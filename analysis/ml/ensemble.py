@@ -36,7 +36,7 @@ class Ensemble:
             return total
         # One patch per face, cut for the largest input, which each member shrinks to its own.
         largest = max(member.input_size for member in self.members)
-        patches = [alignment.face_patch(picture, face, largest) for picture, face in sources]
+        patches = [alignment.face_patch(picture, face, largest, views) for picture, face in sources]
         for member in self.members:
             batch = np.concatenate(
                 [

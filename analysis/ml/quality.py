@@ -14,7 +14,8 @@ import numpy as np
 from analysis.ml.alignment import MAX_ROLL_DEGREES, face_roll
 from analysis.ml.types import DetectedFace, EmotionScores, Quality, RGBImage
 
-# The model reads 48-64 px faces; below this many pixels there is little expression left.
+# The networks learned from faces of 48 px and more; below this many pixels there is little
+# expression left to read.
 MIN_FACE_SIDE = 40
 # Variance of the Laplacian of the face scaled to 128 px: below this the face is blurred.
 MIN_SHARPNESS = 25.0

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -165,12 +167,47 @@ def test_analysis_with_an_enhancer_reports_it() -> None:
     assert sum(result.faces[0].emotions.probabilities.values()) == pytest.approx(1, abs=0.01)
 
 
+def _reference_crops(picture: np.ndarray, face: DetectedFace, size: int) -> np.ndarray:
+    """Each view warped straight from the whole picture, as the patch must reproduce it."""
+    cx, cy, side, roll = alignment.face_frame(face)
+    out = []
+    for view in tta.views(tta.MAX_PASSES):
+        matrix = cv2.getRotationMatrix2D((cx, cy), roll + view.rotate, size * view.zoom / side)
+        matrix[0, 2] += size / 2 - cx + view.shift_x * size
+        matrix[1, 2] += size / 2 - cy + view.shift_y * size
+        warped = cv2.warpAffine(picture, matrix, (size, size), flags=cv2.INTER_LINEAR)
+        warped = warped.astype(np.float32)[:, ::-1] if view.flip else warped.astype(np.float32)
+        if view.gain != 1.0 or view.bias != 0.0:
+            mean = float(warped.mean())
+            warped = np.clip((warped - mean) * view.gain + mean + view.bias, 0.0, 255.0)
+        out.append(warped)
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("roll", [0.0, 30.0, 44.0])
+def test_every_view_of_a_tilted_face_comes_from_inside_its_patch(roll: float) -> None:
+    picture = np.random.default_rng(5).integers(0, 255, size=(500, 500, 3), dtype=np.uint8)
+    dx, dy = 20 * math.cos(math.radians(roll)), 20 * math.sin(math.radians(roll))
+    landmarks = Landmarks(
+        (250 - dx, 240 - dy), (250 + dx, 240 + dy), (250, 255), (240, 270), (260, 270)
+    )
+    face = DetectedFace(Box(200, 190, 100, 100), 0.99, "fake", landmarks=landmarks)
+    crops = alignment.crops(picture, face, tta.views(tta.MAX_PASSES), 112)
+    # Had the patch been too small, the corners of the turned views would repeat its edge.
+    assert np.abs(crops - _reference_crops(picture, face, 112)).max() < 1.0
+
+
 def test_colour_crops_keep_their_channels_and_fill_borders_with_the_mean_colour() -> None:
+    # Red on the left half, blue on the right: a mean fill is purple, an edge copy is not.
     picture = np.zeros((100, 100, 3), dtype=np.uint8)
-    picture[..., 0] = 200  # a red picture
-    # A face at the corner: most of its crop lies outside the picture.
-    face = DetectedFace(Box(0, 0, 40, 40), 0.99, "fake")
-    crops = alignment.crops(picture, face, tta.views(2), 32)
-    assert crops.shape == (2, 32, 32, 3)
-    assert np.allclose(crops[..., 0], 200)
-    assert np.allclose(crops[..., 1:], 0)
+    picture[:, :50, 0] = 200
+    picture[:, 50:, 2] = 200
+    # A face at the top edge: the upper part of its crop lies outside the picture.
+    face = DetectedFace(Box(30, 0, 40, 40), 0.99, "fake")
+    crops = alignment.crops(picture, face, tta.views(1), 32)
+    assert crops.shape == (1, 32, 32, 3)
+    top = crops[0, 0]
+    # The region the patch holds is as much red as blue, so its mean is an even purple.
+    assert np.allclose(top[:, 0], top[:, 2], atol=2)
+    assert top[:, 0].min() > 50
+    assert np.allclose(top[:, 1], 0)
