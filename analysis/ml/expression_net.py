@@ -26,18 +26,38 @@ _MODEL_LABELS = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surpris
 _TO_API_ORDER = [_MODEL_LABELS.index(label) for label in EMOTIONS]
 _MEAN_RGB = (122.782, 117.001, 104.298)
 _BLOCKS = ("dense0", "dense1", "dense2", "dense3")
-# The weights shipped with this project (see data/face-api-expression/SOURCE.md).
-WEIGHTS_SHA256 = "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d"
+# The files shipped with this project (see data/face-api-expression/SOURCE.md).
+MANIFEST = "face_expression_model-weights_manifest.json"
+WEIGHTS_SHA256 = {
+    MANIFEST: "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8",
+    "face_expression_model.bin": "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d",
+}
 
 
-def load_weights(manifest_path: Path, *, sha256: str | None = None) -> dict[str, Any]:
-    """The named tensors of a TensorFlow.js weights manifest, dequantised to float32."""
-    manifest = json.loads(manifest_path.read_text())
+def load_weights(manifest_path: Path, *, sha256: dict[str, str] | None = None) -> dict[str, Any]:
+    """The named tensors of a TensorFlow.js weights manifest, dequantised to float32.
+
+    With ``sha256`` (file name: digest), every file read must have its digest. Any file that
+    is missing, altered or malformed raises OSError.
+    """
+    try:
+        return _read_weights(manifest_path, sha256)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise OSError(f"{manifest_path} is not a readable weights manifest: {exc}") from exc
+
+
+def _read(path: Path, sha256: dict[str, str] | None) -> bytes:
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256.get(path.name):
+        raise OSError(f"{path} is not the expected file (its SHA-256 differs)")
+    return data
+
+
+def _read_weights(manifest_path: Path, sha256: dict[str, str] | None) -> dict[str, Any]:
+    manifest = json.loads(_read(manifest_path, sha256))
     tensors: dict[str, Any] = {}
     for group in manifest:
-        data = b"".join((manifest_path.parent / path).read_bytes() for path in group["paths"])
-        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-            raise OSError(f"{manifest_path.parent} holds weights that are not the expected ones")
+        data = b"".join(_read(manifest_path.parent / path, sha256) for path in group["paths"])
         offset = 0
         for spec in group["weights"]:
             count = int(np.prod(spec["shape"]))
@@ -69,7 +89,7 @@ class FaceExpressionClassifier:
         import tensorflow as tf
 
         set_tensorflow_threads(threads)
-        manifest = weights.path.with_name("face_expression_model-weights_manifest.json")
+        manifest = weights.path.with_name(MANIFEST)
         w = {
             name: tf.constant(value)
             for name, value in load_weights(manifest, sha256=WEIGHTS_SHA256).items()

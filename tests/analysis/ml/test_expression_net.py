@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 
 from analysis.ml import models
-from analysis.ml.expression_net import WEIGHTS_SHA256, load_weights
+from analysis.ml.expression_net import MANIFEST, WEIGHTS_SHA256, load_weights
 from analysis.ml.images import decode_image
 from analysis.ml.pipeline import analyse
 from analysis.ml.weights import faceapi_expression_model
-
-MANIFEST = "face_expression_model-weights_manifest.json"
 
 
 def _copy_weights(tmp_path: Path) -> Path:
@@ -44,8 +42,24 @@ def test_altered_weights_are_refused(tmp_path: Path) -> None:
     data = bytearray(weights.read_bytes())
     data[1000] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(OSError, match="not the expected ones"):
+    with pytest.raises(OSError, match="SHA-256 differs"):
         load_weights(manifest, sha256=WEIGHTS_SHA256)
+
+
+def test_an_altered_manifest_is_refused(tmp_path: Path) -> None:
+    manifest = _copy_weights(tmp_path)
+    text = manifest.read_text()
+    assert '"scale":0.0057' in text
+    manifest.write_text(text.replace('"scale":0.0057', '"scale":0.0058', 1))
+    with pytest.raises(OSError, match="SHA-256 differs"):
+        load_weights(manifest, sha256=WEIGHTS_SHA256)
+
+
+def test_a_malformed_manifest_is_an_os_error_so_the_api_answers_503(tmp_path: Path) -> None:
+    manifest = _copy_weights(tmp_path)
+    manifest.write_text('[{"paths": ["face_expression_model.bin"], "weights": [{"name": "x"}]}]')
+    with pytest.raises(OSError, match="not a readable weights manifest"):
+        load_weights(manifest)
 
 
 def test_a_manifest_that_does_not_match_its_file_is_refused(tmp_path: Path) -> None:
