@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -176,14 +177,20 @@ def models_warm_up() -> None:
     """Load the detectors and the classifier now, and run them once, instead of on first use."""
     import numpy as np
 
-    def warm_up() -> None:
-        blank = np.full((320, 320, 3), 128, dtype=np.uint8)
-        for name in ("haar", "mtcnn"):
-            pipeline.detect(blank, models.detector(name, threads=settings.ML_THREADS))
-        models.emotion_classifier(threads=settings.ML_THREADS).warm_up()
+    blank = np.full((320, 320, 3), 128, dtype=np.uint8)
+
+    def detector(name: str) -> None:
+        pipeline.detect(blank, models.detector(name, threads=settings.ML_THREADS))
+
+    def classifier(name: str) -> None:
+        models.emotion_classifier(name, threads=settings.ML_THREADS).warm_up()
 
     started = time.perf_counter()
-    in_model_thread(warm_up)
+    # One job per model, so that requests arriving meanwhile get their turn in between.
+    for name in ("haar", "mtcnn"):
+        in_model_thread(partial(detector, name))
+    for name in models.EMOTION_MODELS[1:]:  # each network of the ensemble
+        in_model_thread(partial(classifier, name))
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
 
 

@@ -1,7 +1,8 @@
 """Loading the models when the server starts, when ML_WARMUP is on.
 
-It runs in a background thread, so the server answers at once; requests that arrive during
-the warm-up simply wait for the model they need (see analysis.ml.registry).
+It runs in a background thread, so the server answers at once. Each model is loaded as its
+own job in the model thread (see analysis.ml.registry.in_model_thread), so a request that
+arrives meanwhile waits at most for the model being loaded, then takes its turn.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Process-wide model cache: each model loads once, lazily, on first use, under a lock.
 
 An ``lru_cache`` alone can run a slow loader twice when two threads ask at once; here each
-model has its own lock, so loading one model never blocks callers of another.
+model has its own lock. Model calls themselves (and the loads they trigger) run one at a time
+in one thread, see in_model_thread: a request queues behind any model work already under way,
+including a load or an enhancement of several seconds.
 """
 
 from __future__ import annotations

@@ -103,3 +103,11 @@ def test_every_face_of_a_group_of_seven_is_found(testdata: Path) -> None:
     faces = detect(group, models.detector("auto"))
     assert len(faces) == 7
     assert [face.box.x // 230 for face in faces] == list(range(7))
+
+
+def test_the_warm_up_loads_both_detectors_and_both_emotion_networks() -> None:
+    from analysis.ml.registry import loaded_models
+    from analysis.services import models_warm_up
+
+    models_warm_up()
+    assert {"haar", "mtcnn", "emotion", "expression"} <= loaded_models()
