@@ -74,7 +74,9 @@ def _detector(name: str) -> FaceDetector:
 
 def _classifier() -> EmotionClassifier | Ensemble:
     with _loading("The emotion model", ModelUnavailable):
-        return models.emotion_classifier(threads=settings.ML_THREADS)
+        return models.emotion_classifier(
+            models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
+        )
 
 
 def _enhancer(name: str) -> Enhancer | None:
@@ -183,7 +185,9 @@ def models_warm_up() -> None:
         pipeline.detect(blank, models.detector(name, threads=settings.ML_THREADS))
 
     def classifier(name: str) -> None:
-        models.emotion_classifier(name, threads=settings.ML_THREADS).warm_up()
+        models.emotion_classifier(
+            name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
+        ).warm_up()
 
     started = time.perf_counter()
     # One job per model, so that requests arriving meanwhile get their turn in between.

@@ -25,7 +25,7 @@ from analysis.ml import models
 from analysis.ml.images import decode_image
 from analysis.ml.pipeline import analyse
 from analysis.ml.types import EMOTIONS, RGBImage
-from benchmarks.peers import SHARED, fer_faces, plain_fer
+from benchmarks.peers import MODELS_DIR, SHARED, fer_faces, plain_fer
 
 Predictor = Callable[[RGBImage], str | None]
 
@@ -68,7 +68,7 @@ def largest_fer_face(detector: object) -> Predictor:
 
 def ours(detector_name: str, passes: int, model: str = "ensemble") -> Predictor:
     detector = models.detector(detector_name)
-    classifier = models.emotion_classifier(model)
+    classifier = models.emotion_classifier(model, models_dir=MODELS_DIR)
 
     def predict(rgb: RGBImage) -> str | None:
         result = analyse(rgb, detector=detector, classifier=classifier, passes=passes)

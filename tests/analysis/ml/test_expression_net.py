@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 
 from analysis.ml import models
 from analysis.ml.expression_net import MANIFEST, WEIGHTS_SHA256, load_weights
@@ -17,7 +18,7 @@ from analysis.ml.weights import faceapi_expression_model
 
 
 def _copy_weights(tmp_path: Path) -> Path:
-    source = faceapi_expression_model().path
+    source = faceapi_expression_model(settings.ML_MODELS_DIR).path
     assert source is not None
     for name in (source.name, MANIFEST):
         shutil.copy(source.with_name(name), tmp_path / name)
@@ -77,7 +78,7 @@ def test_each_emotion_model_finds_the_smile(testdata: Path, model: str) -> None:
     result = analyse(
         image,
         detector=models.detector("auto"),
-        classifier=models.emotion_classifier(model),
+        classifier=models.emotion_classifier(model, models_dir=settings.ML_MODELS_DIR),
         passes=4,
     )
     assert result.faces[0].emotions.dominant == "happy"

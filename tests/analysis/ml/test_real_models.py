@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from analysis.ml import models
 from analysis.ml.images import decode_image
@@ -59,7 +60,7 @@ def test_a_smiling_face_is_happy_with_probabilities_that_sum_to_one(testdata: Pa
     result = analyse(
         _pixels(testdata / "scenes" / "astronaut.png"),
         detector=models.detector("auto"),
-        classifier=models.emotion_classifier(),
+        classifier=models.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
         passes=10,
     )
     assert len(result.faces) == 1
@@ -77,7 +78,7 @@ def test_both_faces_of_the_couple_are_scored_left_to_right(testdata: Path) -> No
     result = analyse(
         _pixels(testdata / "scenes" / "couple.jpg"),
         detector=models.detector("mtcnn"),
-        classifier=models.emotion_classifier(),
+        classifier=models.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
         passes=4,
     )
     boxes = [face.face.box for face in result.faces]

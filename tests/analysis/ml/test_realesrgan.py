@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from django.conf import settings
 
 from analysis.ml import models
 from analysis.ml.images import decode_image
@@ -43,7 +44,7 @@ def test_a_small_face_is_analysed_after_enhancement(testdata: Path) -> None:
     result = analyse(
         face,
         detector=models.detector("auto"),
-        classifier=models.emotion_classifier(),
+        classifier=models.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
         passes=4,
         enhancer=models.enhancer("realesrgan", models_dir=Path("models")),
     )
