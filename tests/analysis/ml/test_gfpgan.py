@@ -7,6 +7,7 @@ and plumbing, not the quality of the restoration.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from analysis.ml.gfpgan import FFHQ_TEMPLATE, template_transform
+from analysis.ml.weights import FACEAPI_FOLDER
 
 
 def test_the_alignment_puts_the_landmarks_on_the_ffhq_template() -> None:
@@ -38,6 +40,8 @@ def random_gfpgan(tmp_path: Path, settings: LazySettings) -> Path:
     state = {k: v.half() for k, v in build_network().state_dict().items()}
     path = tmp_path / "GFPGANv1.4.pth"
     torch.save({"params_ema": state}, path)
+    # A whole models folder: the expression network's weights live there too.
+    shutil.copytree(Path(settings.ML_MODELS_DIR) / FACEAPI_FOLDER, tmp_path / FACEAPI_FOLDER)
     settings.ML_MODELS_DIR = tmp_path
     return path
 
