@@ -120,7 +120,7 @@ def face_patch(
     scale_x, scale_y = inner.shape[1] / (ix1 - ix0), inner.shape[0] / (iy1 - iy0)
     left, top = max(0, round((ix0 - x0) * scale_x)), max(0, round((iy0 - y0) * scale_y))
     right, bottom = max(0, round((x1 - ix1) * scale_x)), max(0, round((y1 - iy1) * scale_y))
-    pixels = _pad(np.ascontiguousarray(inner), top, bottom, left, right)
+    pixels = pad_with_mean(np.ascontiguousarray(inner), top, bottom, left, right)
     return Patch(
         pixels=pixels,
         cx=(cx - ix0) * scale_x + left,
@@ -152,20 +152,13 @@ def warp(patch: Patch, views: Sequence[View], size: int) -> npt.NDArray[np.float
     return out
 
 
-def crops(
-    picture: Picture, face: DetectedFace, views: Sequence[View], size: int
-) -> npt.NDArray[np.float32]:
-    """The face of ``picture`` seen through each view (see warp)."""
-    return warp(face_patch(picture, face, size, views), views, size)
-
-
 def _shrink(pixels: Picture, factor: float) -> Picture:
     height, width = pixels.shape[:2]
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     return np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
-def _pad(pixels: Picture, top: int, bottom: int, left: int, right: int) -> Picture:
+def pad_with_mean(pixels: Picture, top: int, bottom: int, left: int, right: int) -> Picture:
     """``pixels`` with borders in its mean colour.
 
     A flat fill looks like the plain backgrounds of FER2013; repeated edge pixels would draw

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
+from analysis.ml.alignment import pad_with_mean
 from analysis.ml.types import Box, DetectedFace, Landmarks, Point, RGBImage
 
 # The region around a face that an enhancer works on: wide enough for alignment's crop and for
-# every test-time view (see alignment.crops), in multiples of the box's longer side.
+# every test-time view (see alignment.face_patch), in multiples of the box's longer side.
 REGION = 2.2
 
 
@@ -24,15 +24,12 @@ def face_region(image: RGBImage, face: DetectedFace) -> tuple[RGBImage, int, int
     x1, y1 = round(cx + half), round(cy + half)
     height, width = image.shape[:2]
     region = image[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
-    mean = [int(v) for v in region.reshape(-1, 3).mean(axis=0)]
-    region = cv2.copyMakeBorder(
-        region,
+    region = pad_with_mean(
+        np.ascontiguousarray(region),
         max(0, -y0),
         max(0, y1 - height),
         max(0, -x0),
         max(0, x1 - width),
-        cv2.BORDER_CONSTANT,
-        value=mean,
     )
     return np.ascontiguousarray(region), x0, y0
 

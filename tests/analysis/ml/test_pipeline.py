@@ -192,7 +192,8 @@ def test_every_view_of_a_tilted_face_comes_from_inside_its_patch(roll: float) ->
         (250 - dx, 240 - dy), (250 + dx, 240 + dy), (250, 255), (240, 270), (260, 270)
     )
     face = DetectedFace(Box(200, 190, 100, 100), 0.99, "fake", landmarks=landmarks)
-    crops = alignment.crops(picture, face, tta.views(tta.MAX_PASSES), 112)
+    views = tta.views(tta.MAX_PASSES)
+    crops = alignment.warp(alignment.face_patch(picture, face, 112, views), views, 112)
     # Had the patch been too small, the corners of the turned views would repeat its edge.
     assert np.abs(crops - _reference_crops(picture, face, 112)).max() < 1.0
 
@@ -204,7 +205,8 @@ def test_colour_crops_keep_their_channels_and_fill_borders_with_the_mean_colour(
     picture[:, 50:, 2] = 200
     # A face at the top edge: the upper part of its crop lies outside the picture.
     face = DetectedFace(Box(30, 0, 40, 40), 0.99, "fake")
-    crops = alignment.crops(picture, face, tta.views(1), 32)
+    views = tta.views(1)
+    crops = alignment.warp(alignment.face_patch(picture, face, 32, views), views, 32)
     assert crops.shape == (1, 32, 32, 3)
     top = crops[0, 0]
     # The region the patch holds is as much red as blue, so its mean is an even purple.
