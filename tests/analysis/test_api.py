@@ -25,7 +25,7 @@ def api(alice: User) -> APIClient:
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeDetector:
     detector = FakeDetector([Box(300, 40, 120, 120), Box(20, 50, 100, 100)])
     monkeypatch.setattr(ml_models, "detector", lambda name, threads=2: detector)
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda threads=2: FakeClassifier())
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: FakeClassifier())
     return detector
 
 

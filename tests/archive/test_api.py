@@ -28,7 +28,7 @@ def test_analyze_can_save_to_the_archive(
     monkeypatch.setattr(
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(10, 10, 100, 100)])
     )
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda threads=2: FakeClassifier())
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: FakeClassifier())
     with (testdata / "scenes" / "astronaut.png").open("rb") as image:
         body = api.post(
             "/api/v1/analyze",

@@ -38,7 +38,7 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeClassifier:
     monkeypatch.setattr(
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(100, 80, 160, 160)])
     )
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda threads=2: classifier)
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: classifier)
     return classifier
 
 
@@ -151,7 +151,7 @@ async def test_frames_that_arrive_while_busy_give_way_to_the_newest(
     monkeypatch.setattr(
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(10, 10, 90, 90)])
     )
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda threads=2: SlowClassifier())
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: SlowClassifier())
     communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
     await communicator.receive_json_from()
     for _ in range(5):
