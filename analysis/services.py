@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +23,13 @@ from django.core.files.uploadedfile import UploadedFile
 from analysis.ml import models, pipeline
 from analysis.ml.annotate import annotate
 from analysis.ml.ensemble import Ensemble
-from analysis.ml.images import DecodedImage, check_file_size, decode_image, encode_jpeg
+from analysis.ml.images import (
+    DecodedImage,
+    check_file_size,
+    decode_image,
+    encode_jpeg,
+    header_pixels,
+)
 from analysis.ml.registry import in_model_thread
 from analysis.ml.types import (
     AnalysisResult,
@@ -58,13 +66,22 @@ def _loading(what: str, unavailable: type[FeatureUnavailable]) -> Iterator[None]
     try:
         yield
     except FileNotFoundError as exc:
-        raise unavailable(str(exc)) from exc
+        raise unavailable(_without_folders(str(exc))) from exc
     except (OSError, ImportError) as exc:
         logger.exception("Loading %s failed", what)
         raise unavailable(
-            f"{what} cannot be loaded on this server ({exc}). "
+            f"{what} cannot be loaded on this server ({_without_folders(str(exc))}). "
             "See /healthz and the README's section on model weights."
         ) from exc
+
+
+_ABSOLUTE_PATH = re.compile(r"(?:/[\w.+@-]+)+/([\w.+@-]+)")
+
+
+def _without_folders(message: str) -> str:
+    """``message`` with every absolute path cut to its file name: errors reach API clients,
+    and the server's folders are none of their business (the log keeps the full text)."""
+    return _ABSOLUTE_PATH.sub(r"\1", message)
 
 
 def _detector(name: str) -> FaceDetector:
@@ -117,13 +134,47 @@ def upload_read(upload: UploadedFile[bytes]) -> bytes:
     return data
 
 
+class Busy(RuntimeError):
+    """The server is at its limit of this kind of work; the client should retry shortly."""
+
+    code = "busy"
+    retry_after = 5
+
+
+# Pictures above this many pixels are decoded at most IMAGE_DECODE_CONCURRENCY at a time: each
+# costs hundreds of megabytes while it is decoded, and a few small files can ask for many.
+LARGE_DECODE_PIXELS = 4_000_000
+DECODE_WAIT_SECONDS = 30.0
+_decode_slots: threading.BoundedSemaphore | None = None
+_decode_slots_lock = threading.Lock()
+
+
+def _large_decode_slots() -> threading.BoundedSemaphore:
+    global _decode_slots  # noqa: PLW0603 - one semaphore per process, sized from the settings.
+    with _decode_slots_lock:
+        if _decode_slots is None:
+            _decode_slots = threading.BoundedSemaphore(settings.IMAGE_DECODE_CONCURRENCY)
+        return _decode_slots
+
+
 def image_decode(*, data: bytes, max_pixels: int | None = None) -> DecodedImage:
-    """Decode an upload with the configured limits; raises analysis.ml.images.ImageError."""
-    return decode_image(
-        data,
-        max_bytes=settings.UPLOAD_MAX_BYTES,
-        max_pixels=min(max_pixels or settings.IMAGE_MAX_PIXELS, settings.IMAGE_MAX_PIXELS),
-    )
+    """Decode an upload with the configured limits; raises analysis.ml.images.ImageError,
+    or Busy when too many large pictures are being decoded at once."""
+    limit = min(max_pixels or settings.IMAGE_MAX_PIXELS, settings.IMAGE_MAX_PIXELS)
+    options = {
+        "max_bytes": settings.UPLOAD_MAX_BYTES,
+        "max_pixels": limit,
+        "decode_pixels": min(limit, settings.IMAGE_DECODE_MAX_PIXELS),
+    }
+    if header_pixels(data) <= LARGE_DECODE_PIXELS:
+        return decode_image(data, **options)
+    slots = _large_decode_slots()
+    if not slots.acquire(timeout=DECODE_WAIT_SECONDS):
+        raise Busy("The server is decoding other large pictures; try again in a few seconds.")
+    try:
+        return decode_image(data, **options)
+    finally:
+        slots.release()
 
 
 def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
@@ -204,6 +255,7 @@ def image_to_dict(image: DecodedImage) -> dict[str, Any]:
         "height": image.height,
         "format": image.format,
         "exif_rotated": image.exif_rotated,
+        "reduced_by": image.reduced_by,
     }
 
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from analysis.ml.images import ImageError
-from analysis.services import FeatureUnavailable
+from analysis.services import Busy, FeatureUnavailable
 
 
 def _first_message(detail: Any) -> str:
@@ -29,6 +29,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return Response(
             {"error": {"code": exc.code, "message": exc.message}},
             status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, Busy):
+        return Response(
+            {"error": {"code": exc.code, "message": str(exc)}},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(exc.retry_after)},
         )
     if isinstance(exc, FeatureUnavailable):
         return Response(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import LazySettings
@@ -107,3 +108,37 @@ def save_for(make_run: Callable[..., AnalysisRun]) -> Callable[..., Analysis]:
         return analysis_save(owner=owner, run=make_run(emotions), name=name, **kwargs)  # type: ignore[arg-type]
 
     return save
+
+
+@pytest.fixture(scope="session")
+def asgi_live_server(django_db_blocker: Any) -> Iterator[str]:
+    """The ASGI application (HTTP and websockets) served by Daphne in a thread, for the pages
+    that need websockets; pytest-django's live_server speaks only WSGI."""
+    import socket
+    import threading
+    import time
+
+    from daphne.endpoints import build_endpoint_description_strings
+    from daphne.server import Server
+    from twisted.internet import reactor
+
+    from fersite.asgi import application
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = Server(
+        application=application,
+        endpoints=build_endpoint_description_strings(host="127.0.0.1", port=port),
+        signal_handlers=False,
+    )
+    thread = threading.Thread(target=server.run, name="daphne", daemon=True)
+    thread.start()
+    for _ in range(100):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
+    thread.join(timeout=10)

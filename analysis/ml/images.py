@@ -8,6 +8,7 @@ the coordinates a person sees.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -48,6 +49,8 @@ class DecodedImage:
     pixels: RGBImage
     format: str
     exif_rotated: bool
+    # 2, 4 or 8 when a very large JPEG was decoded at that fraction of its size.
+    reduced_by: int = 1
 
     @property
     def width(self) -> int:
@@ -63,8 +66,14 @@ def decode_image(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    decode_pixels: int | None = None,
 ) -> DecodedImage:
     """Decode JPEG, PNG, WebP or BMP bytes into an upright RGB image.
+
+    ``max_pixels`` refuses a picture from its header. ``decode_pixels`` bounds what is actually
+    decoded, and so the memory a small file can cost: a JPEG above it is decoded at a half, a
+    quarter or an eighth of its size (its decoder can, at no extra cost), and other formats
+    above it are refused.
 
     Raises FileTooLarge, ImageTooLarge or InvalidImage, each with a message for a person.
     """
@@ -98,13 +107,53 @@ def decode_image(
         )
     if width < 1 or height < 1:
         raise InvalidImage("The image has no pixels.")
+    reduced_by = 1
+    if decode_pixels is not None and width * height > decode_pixels:
+        reduced_by = _reduce(image, decode_pixels)
+        if reduced_by == 1:
+            raise ImageTooLarge(
+                f"The image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
+                f"the limit for {fmt} pictures is {decode_pixels / 1e6:.0f} megapixels "
+                "(JPEG pictures may be larger)."
+            )
     try:
         image.load()
         upright = ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidImage("The image is damaged or truncated and cannot be decoded.") from exc
     rotated = upright.size != image.size or _orientation(image) not in (None, 1)
-    return DecodedImage(pixels=_to_rgb(upright), format=fmt, exif_rotated=rotated)
+    return DecodedImage(
+        pixels=_to_rgb(upright), format=fmt, exif_rotated=rotated, reduced_by=reduced_by
+    )
+
+
+def _reduce(image: Image.Image, decode_pixels: int) -> int:
+    """Ask the JPEG decoder for the smallest power-of-two reduction that fits ``decode_pixels``;
+    returns the reduction (1 when the format cannot be decoded reduced)."""
+    if image.format not in ("JPEG", "MPO"):
+        return 1
+    width, height = image.size
+    for factor in (2, 4, 8):
+        target = (math.ceil(width / factor), math.ceil(height / factor))
+        if target[0] * target[1] <= decode_pixels:
+            break
+    else:
+        return 1
+    image.draft("RGB", target)
+    if image.size[0] * image.size[1] > decode_pixels:
+        return 1
+    return round(width / image.size[0])
+
+
+def header_pixels(data: bytes) -> int:
+    """The pixel count a picture's header declares, without decoding it; 0 if unreadable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            width, height = Image.open(io.BytesIO(data)).size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0
+    return int(width) * int(height)
 
 
 def check_file_size(size: int, *, max_bytes: int) -> None:

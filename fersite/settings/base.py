@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "fersite.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -160,18 +161,25 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Emotion Lens] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
-# allauth's own rate limits keep their defaults (per IP and per address: login failures,
-# signups, resets), except that a new verification code can be asked for once a minute (up
+# allauth's own rate limits keep their defaults (per IP and per address: signups, resets),
+# except that a new verification code can be asked for once a minute (up
 # to two times); the second-factor code has its own limits (accounts.views).
 ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_RESEND = True
 ACCOUNT_RATE_LIMITS = {"confirm_email": "1/m/key"}
+# Failed logins: growing waits per client and per account (accounts.throttle) in place of
+# allauth's fixed lock, which locked the owner out along with the attacker.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 
 # The second factor (django-otp): a code by email at every login, or an authenticator app.
 OTP_EMAIL_SUBJECT = "Your Emotion Lens sign-in code"
 OTP_EMAIL_BODY_TEMPLATE_PATH = "accounts/email/otp_code.txt"
 OTP_EMAIL_TOKEN_VALIDITY = 600
 OTP_EMAIL_COOLDOWN_DURATION = 60
-OTP_EMAIL_THROTTLE_FACTOR = 1
+# django-otp's per-device throttling is off: after one wrong code it refused the right one for
+# a while. Wrong codes cost growing waits per client and per account instead (accounts.throttle).
+OTP_EMAIL_THROTTLE_FACTOR = 0
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 OTP_TOTP_ISSUER = "Emotion Lens"
 
 LANGUAGE_CODE = "en-us"
@@ -250,7 +258,15 @@ SPECTACULAR_SETTINGS = {
 # decoder then refuses images over IMAGE_MAX_PIXELS from their header.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 16 * 1024 * 1024, minimum=1)
 IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 50_000_000, minimum=1)
+# What is actually decoded is bounded lower, since a small file can hold a huge picture: JPEGs
+# above it are decoded at a half or a quarter of their size, other formats refused; and large
+# pictures are decoded a few at a time.
+IMAGE_DECODE_MAX_PIXELS = env_int("IMAGE_DECODE_MAX_PIXELS", 25_000_000, minimum=1)
+IMAGE_DECODE_CONCURRENCY = env_int("IMAGE_DECODE_CONCURRENCY", 2, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
+# Any request body over this is refused from its Content-Length before it is read
+# (fersite.body_limit): an upload and its form fields fit in it.
+REQUEST_MAX_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
 # Saved analyses older than this many days are deleted by `manage.py archive_purge`; 0 keeps all.

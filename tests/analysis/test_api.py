@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.conf import LazySettings
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -39,7 +40,13 @@ def test_it_answers_the_documented_shape(api: APIClient, testdata: Path, fake_mo
     response = _post(api, testdata / "scenes" / "astronaut.png")
     assert response.status_code == 200
     body = response.json()
-    assert body["image"] == {"width": 512, "height": 512, "format": "PNG", "exif_rotated": False}
+    assert body["image"] == {
+        "width": 512,
+        "height": 512,
+        "format": "PNG",
+        "exif_rotated": False,
+        "reduced_by": 1,
+    }
     assert body["analysis_id"] is None
     assert [face["box"] for face in body["faces"]] == [[20, 50, 100, 100], [300, 40, 120, 120]]
     for face in body["faces"]:
@@ -144,12 +151,93 @@ def test_a_missing_image_is_a_validation_error(api: APIClient) -> None:
 
 
 @pytest.mark.django_db
-def test_an_enhancement_without_weights_answers_503_with_a_reason(
-    api: APIClient, testdata: Path, fake_models: None
+def test_an_enhancement_without_weights_answers_503_naming_the_file_not_the_folder(
+    api: APIClient, testdata: Path, fake_models: None, settings: LazySettings, tmp_path: Path
 ) -> None:
+    # An empty models folder: the answer must not depend on what this machine has installed.
+    settings.ML_MODELS_DIR = tmp_path / "secret-server-folder"
+    settings.ML_MODELS_DIR.mkdir()
     response = _post(api, testdata / "scenes" / "astronaut.png", enhance="gfpgan")
     assert response.status_code == 503
-    assert response.json()["error"]["code"] == "enhancement_unavailable"
+    error = response.json()["error"]
+    assert error["code"] == "enhancement_unavailable"
+    assert "GFPGANv1.4.pth" in error["message"]
+    assert "secret-server-folder" not in error["message"]
+    assert str(tmp_path) not in error["message"]
+
+
+@pytest.mark.django_db
+def test_face_numbers_the_picture_does_not_have_are_a_validation_error(
+    api: APIClient, testdata: Path, fake_models: None
+) -> None:
+    response = _post(api, testdata / "scenes" / "astronaut.png", faces="0,99")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "99" in error["message"]
+    assert _post(api, testdata / "scenes" / "astronaut.png", faces="1").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_small_file_holding_a_huge_png_is_refused_before_decoding(
+    api: APIClient, fake_models: None, settings: LazySettings, tmp_path: Path
+) -> None:
+    import cv2
+    import numpy as np
+
+    # 7000 x 7000 pixels of one colour: a file of about 150 KB that would take 147 MB as RGB.
+    path = tmp_path / "huge.png"
+    path.write_bytes(cv2.imencode(".png", np.zeros((7000, 7000), dtype=np.uint8))[1].tobytes())
+    assert path.stat().st_size < 300_000
+    response = _post(api, path)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "image_too_large"
+
+
+@pytest.mark.django_db
+def test_a_very_large_jpeg_is_decoded_reduced(
+    api: APIClient, fake_models: FakeDetector, settings: LazySettings, tmp_path: Path
+) -> None:
+    import cv2
+    import numpy as np
+
+    settings.IMAGE_DECODE_MAX_PIXELS = 1_000_000
+    path = tmp_path / "large.jpg"
+    path.write_bytes(cv2.imencode(".jpg", np.full((1600, 2000, 3), 90, np.uint8))[1].tobytes())
+    response = _post(api, path)
+    assert response.status_code == 200
+    image = response.json()["image"]
+    assert (image["width"], image["height"], image["reduced_by"]) == (1000, 800, 2)
+
+
+@pytest.mark.django_db
+def test_large_pictures_beyond_the_decoding_slots_answer_busy(
+    api: APIClient, fake_models: None, monkeypatch: pytest.MonkeyPatch, testdata: Path
+) -> None:
+    import threading
+
+    from analysis import services
+
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(services, "_decode_slots", slots)
+    monkeypatch.setattr(services, "DECODE_WAIT_SECONDS", 0.1)
+    photo = testdata / "scenes" / "single_large.jpg"  # 1536 x 2048: over 3 megapixels
+    monkeypatch.setattr(services, "LARGE_DECODE_PIXELS", 1_000_000)
+    slots.acquire()  # another request is decoding
+    try:
+        response = _post(api, photo)
+    finally:
+        slots.release()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "busy"
+    assert response["Retry-After"] == "5"
+    # Small pictures do not wait for the slot.
+    slots.acquire()
+    try:
+        assert _post(api, testdata / "scenes" / "astronaut.png").status_code == 200
+    finally:
+        slots.release()
+    assert _post(api, photo).status_code == 200
 
 
 @pytest.mark.django_db

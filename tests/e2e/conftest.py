@@ -74,37 +74,3 @@ def sign_in(context: Any, url: str, user: Any) -> None:
 def signed_in_page(page: Any, live_server: Any, alice: Any) -> Any:
     sign_in(page.context, live_server.url, alice)
     return page
-
-
-@pytest.fixture(scope="session")
-def asgi_live_server(django_db_blocker: Any) -> Iterator[str]:
-    """The ASGI application (HTTP and websockets) served by Daphne in a thread, for the pages
-    that need websockets; pytest-django's live_server speaks only WSGI."""
-    import socket
-    import threading
-    import time
-
-    from daphne.endpoints import build_endpoint_description_strings
-    from daphne.server import Server
-    from twisted.internet import reactor
-
-    from fersite.asgi import application
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = Server(
-        application=application,
-        endpoints=build_endpoint_description_strings(host="127.0.0.1", port=port),
-        signal_handlers=False,
-    )
-    thread = threading.Thread(target=server.run, name="daphne", daemon=True)
-    thread.start()
-    for _ in range(100):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
-    thread.join(timeout=10)

@@ -1,0 +1,66 @@
+"""The request body limit inside Daphne, which otherwise receives a whole body before the
+application sees the request.
+
+Daphne (through Twisted) reads the entire body to a temporary file, then hands all of it to the
+application's queue at once, in memory; an ASGI middleware can answer 413 only after that. This
+request class refuses a body from its declared length as soon as the headers are in, and stops
+one without a length (chunked) once it passes the limit, so the server never holds more than
+the limit. :func:`install` makes Daphne use it; :mod:`fersite.body_limit` stays the limit for
+any other ASGI server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daphne import http_protocol
+
+from fersite.body_limit import request_body_limit, too_large_body
+
+
+class LimitedWebRequest(http_protocol.WebRequest):
+    """Daphne's request, refusing bodies over the site's limit before reading them."""
+
+    _refused = False
+    _body_received = 0
+
+    def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name.
+        limit = request_body_limit()
+        if length is not None and length > limit:
+            self._refuse(limit)
+        super().gotLength(0 if self._refused else length)
+
+    def handleContentChunk(self, data: bytes) -> None:  # noqa: N802 - Twisted's name.
+        if self._refused:
+            return
+        self._body_received += len(data)
+        limit = request_body_limit()
+        if self._body_received > limit:
+            self._refuse(limit)
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:  # noqa: N802
+        if not self._refused:
+            super().requestReceived(command, path, version)
+
+    def _refuse(self, limit: int) -> None:
+        if self._refused:
+            return
+        self._refused = True
+        body = too_large_body(limit)
+        head = (
+            b"HTTP/1.1 413 Content Too Large\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        channel: Any = self.channel
+        if channel is not None:
+            channel.transport.write(head + body)
+            channel.loseConnection()
+
+
+def install() -> None:
+    """Make Daphne's HTTP factory build LimitedWebRequest instead of its own request."""
+    http_protocol.WebRequest = LimitedWebRequest

@@ -1,0 +1,160 @@
+"""Oversized request bodies are refused before they are read, on every route, by the real
+server (Daphne) and by the ASGI middleware that guards any other server."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import LazySettings
+
+from fersite.body_limit import RequestBodyLimit
+
+LIMIT = 64 * 1024
+
+
+@pytest.fixture
+def small_limit(settings: LazySettings) -> int:
+    settings.REQUEST_MAX_BYTES = LIMIT
+    return LIMIT
+
+
+def _exchange(url: str, head: bytes, body_chunks: list[bytes] = ()) -> tuple[int, dict[str, Any]]:  # type: ignore[assignment]
+    """Send a raw request and read the answer; the body, if any, may never be sent whole."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head)
+        for chunk in body_chunks:
+            try:
+                sock.sendall(chunk)
+            except OSError:
+                break  # the server answered and closed: what it said is still to be read
+        answer = b""
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            answer += data
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, body = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), json.loads(body)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/api/v1/analyze", "/healthz", "/"])
+def test_the_server_refuses_a_declared_length_over_the_limit_without_reading_it(
+    asgi_live_server: str, small_limit: int, path: str
+) -> None:
+    # The headers announce 300 MB and no byte of the body follows: a server that waited for
+    # the body before answering would time out here.
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 314572800\r\n\r\n"
+    ).encode()
+    status, body = _exchange(asgi_live_server, head)
+    assert status == 413
+    assert body["error"]["code"] == "file_too_large"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_server_stops_a_chunked_body_once_it_passes_the_limit(
+    asgi_live_server: str, small_limit: int
+) -> None:
+    head = (
+        b"POST /api/v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"x" * 16384
+    # Eight chunks of 16 KB pass the 64 KB limit; the final zero-length chunk is never sent,
+    # so the server can only answer by stopping at the limit.
+    encoded = [b"%x\r\n" % len(chunk) + chunk + b"\r\n" for _ in range(8)]
+    status, body = _exchange(asgi_live_server, head, encoded)
+    assert status == 413
+    assert body["error"]["code"] == "file_too_large"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_under_the_limit_reaches_the_application(
+    asgi_live_server: str, small_limit: int
+) -> None:
+    head = (
+        b"POST /api/v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: application/octet-stream\r\nContent-Length: 5\r\n\r\nhello"
+    )
+    status, body = _exchange(asgi_live_server, head)
+    # Django read it and answered as the API does for an anonymous caller.
+    assert status == 401
+    assert body["error"]["code"] == "not_authenticated"
+
+
+class _Recorder:
+    """An ASGI application that reads its whole body and records what it saw."""
+
+    def __init__(self) -> None:
+        self.called = False
+        self.body = b""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.called = True
+        while True:
+            message = await receive()
+            self.body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _run(app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> list[Any]:
+    pending = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    read = 0
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        nonlocal read
+        read += 1
+        return pending.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "headers": headers}, receive, send)
+    sent.append({"chunks_read": read})
+    return sent
+
+
+async def test_the_middleware_answers_413_from_the_header_alone() -> None:
+    app = _Recorder()
+    sent = await _run(
+        RequestBodyLimit(app, limit=lambda: 100), [(b"content-length", b"101")], [b"x" * 101]
+    )
+    assert not app.called
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["error"]["code"] == "file_too_large"
+    assert sent[2] == {"chunks_read": 0}
+
+
+async def test_the_middleware_stops_a_body_without_a_length_at_the_limit() -> None:
+    app = _Recorder()
+    sent = await _run(RequestBodyLimit(app, limit=lambda: 100), [], [b"x" * 60] * 5)
+    assert sent[0]["status"] == 413
+    # It stopped at the second chunk (120 bytes), never asking for the other three.
+    assert sent[-1] == {"chunks_read": 2}
+
+
+async def test_the_middleware_passes_bodies_within_the_limit() -> None:
+    app = _Recorder()
+    sent = await _run(
+        RequestBodyLimit(app, limit=lambda: 100), [(b"content-length", b"100")], [b"x" * 100]
+    )
+    assert app.body == b"x" * 100
+    assert sent[0]["status"] == 200
