@@ -97,6 +97,32 @@ def api_token_revoke(*, user: User, token_id: int) -> bool:
     return deleted > 0
 
 
+def user_group(user_id: int) -> str:
+    """The channel-layer group of every websocket that ``user_id`` has open."""
+    return f"user.{user_id}"
+
+
+def user_sockets_close(*, user_id: int) -> None:
+    """Close every open websocket of the user (code 4401), in every server process."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(user_group(user_id), {"type": "credentials.revoked"})
+
+
+def user_credentials_changed(*, user_id: int) -> int:
+    """After a new password or e-mail address: revoke every API token, which was handed out
+    under the old credentials, and close the user's open websockets once the change is stored.
+
+    Returns how many tokens were revoked.
+    """
+    revoked, _ = ApiToken.objects.filter(user_id=user_id).delete()
+    transaction.on_commit(lambda: user_sockets_close(user_id=user_id))
+    return revoked
+
+
 def api_token_touch(*, token: ApiToken) -> None:
     # Written at most once a minute per token, so API calls do not each cost a write.
     now = timezone.now()
@@ -142,29 +168,17 @@ def otp_devices_for(user: User) -> list[EmailDevice | TOTPDevice | StaticDevice]
     return devices
 
 
-class CodeThrottled(Exception):
-    """Too many wrong codes: verification is refused for a while."""
-
-
 def otp_code_verify(*, request: HttpRequest, user: User, code: str) -> bool:
     """Check a code from the email, the authenticator app or a backup code, and if it is
     right mark this session as having passed the second factor.
 
-    Raises CodeThrottled when every device refuses to verify because of wrong attempts.
+    Wrong codes are throttled by the caller (accounts.throttle.CODES), not per device.
     """
     code = "".join(code.split())
-    devices = otp_devices_for(user)
-    refused = 0
-    for device in devices:
-        allowed, _ = device.verify_is_allowed()
-        if not allowed:
-            refused += 1
-            continue
+    for device in otp_devices_for(user):
         if device.verify_token(code):
             otp_login(request, device)
             return True
-    if refused == len(devices):
-        raise CodeThrottled("Too many wrong codes. Wait a minute, then try again.")
     return False
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
@@ -74,3 +75,26 @@ class VerifiedUserMiddleware(BaseMiddleware):
             session = scope.get("session")
             scope["still_authorized"] = lambda: _session_verified(session, user)
         return await super().__call__(scope, receive, send)
+
+
+def _has_header(scope: dict[str, Any], wanted: bytes) -> bool:
+    return any(bytes(name).lower() == wanted for name, _ in scope.get("headers", []))
+
+
+class OriginValidatorForSessions:
+    """The browser-origin check, for the handshakes that need it.
+
+    A browser always sends ``Origin`` with a websocket handshake, and cannot add an
+    ``Authorization`` header to one; so a handshake with a token and no Origin comes from an
+    API client, which has no origin to check and whose token is its proof. Every other
+    handshake (cookie sessions above all) must come from one of the allowed hosts.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.checked = AllowedHostsOriginValidator(app)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if _has_header(scope, b"authorization") and not _has_header(scope, b"origin"):
+            return await self.app(scope, receive, send)
+        return await self.checked(scope, receive, send)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts.services import user_group
 from analysis.ml.images import ImageError
 from analysis.ml.models import DETECTORS
 from analysis.ml.tta import MAX_PASSES
@@ -24,8 +26,11 @@ from camera import services
 
 logger = logging.getLogger(__name__)
 
-# Close codes: 4401 for a handshake without a verified user (like HTTP 401).
+# Close codes: 4401 for a handshake without a verified user (like HTTP 401), and for a socket
+# whose session ended or whose token was revoked.
 CLOSE_UNAUTHORIZED = 4401
+# How often an open socket checks that its session or token still stands.
+AUTH_RECHECK_SECONDS = 5.0
 
 
 class CameraConsumer(AsyncWebsocketConsumer):
@@ -43,6 +48,11 @@ class CameraConsumer(AsyncWebsocketConsumer):
         self.passes = services.LIVE_PASSES
         self.detector = "auto"
         self.worker: asyncio.Task[None] | None = None
+        self.authorized_at = time.monotonic()
+        # A new password or e-mail address closes the user's sockets through this group.
+        self.group = user_group(user.pk)
+        if self.channel_layer is not None:
+            await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self._send({"type": "ready", "passes": self.passes, "detector": self.detector})
 
@@ -50,6 +60,23 @@ class CameraConsumer(AsyncWebsocketConsumer):
         worker = getattr(self, "worker", None)
         if worker is not None:
             worker.cancel()
+        group = getattr(self, "group", None)
+        if group is not None and self.channel_layer is not None:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def credentials_revoked(self, event: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def _still_authorized(self) -> bool:
+        """Whether the session or token still stands, asked again at most every few seconds;
+        a socket outlives a logout or a revoked token otherwise."""
+        if time.monotonic() - self.authorized_at < AUTH_RECHECK_SECONDS:
+            return True
+        if not await self.scope["still_authorized"]():
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return False
+        self.authorized_at = time.monotonic()
+        return True
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if bytes_data is not None:
@@ -58,6 +85,8 @@ class CameraConsumer(AsyncWebsocketConsumer):
             await self._command(text_data)
 
     async def _frame(self, data: bytes) -> None:
+        if not await self._still_authorized():
+            return
         self.received += 1
         if len(data) > services.MAX_FRAME_BYTES:
             await self._error("file_too_large", "A frame may be at most 4 MB.")

@@ -11,18 +11,21 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from accounts.websocket import VerifiedUserMiddleware  # noqa: E402
+from accounts.websocket import OriginValidatorForSessions, VerifiedUserMiddleware  # noqa: E402
 from camera.routing import websocket_urlpatterns  # noqa: E402
+from fersite import daphne_limits  # noqa: E402
+from fersite.body_limit import RequestBodyLimit  # noqa: E402
 from fersite.warmup import start_warm_up  # noqa: E402
 
 start_warm_up()
+# Daphne must refuse oversized bodies itself: it reads them whole before the application runs.
+daphne_limits.install()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "http": RequestBodyLimit(django_asgi_app),
+        "websocket": OriginValidatorForSessions(
             AuthMiddlewareStack(VerifiedUserMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }

@@ -102,6 +102,7 @@ async def test_a_verified_session_gets_faces_for_each_frame(
         "height": 2048,
         "format": "JPEG",
         "exif_rotated": False,
+        "reduced_by": 1,
     }
     face = message["faces"][0]
     # The fake's box is on the 1024 px copy the detector sees, mapped back to full size.
@@ -220,3 +221,98 @@ async def test_capture_with_a_revoked_token_closes_the_socket(
     await communicator.send_to(text_data='{"type": "capture"}')
     assert (await communicator.receive_output(timeout=20))["code"] == 4401
     assert not await sync_to_async(Analysis.objects.exists)()
+
+
+async def test_an_api_client_without_an_origin_connects_with_its_token(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    key = (await sync_to_async(api_token_create)(user=alice, name="ws")).key
+    communicator, connected, _ = await _connect((b"authorization", f"Token {key}".encode()))
+    assert connected
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    assert (await communicator.receive_json_from(timeout=20))["type"] == "faces"
+    await communicator.disconnect()
+
+
+async def test_a_cookie_session_without_an_origin_is_refused(alice: User) -> None:
+    from asgiref.sync import sync_to_async
+
+    communicator, connected, _ = await _connect(await sync_to_async(_session_cookie)(alice))
+    assert not connected
+    await communicator.disconnect()
+    # A wrong token without an origin is no better than none.
+    communicator, connected, code = await _connect((b"authorization", b"Token wrong"))
+    assert not connected
+    assert code == 4401
+
+
+async def test_a_socket_stops_analysing_once_its_session_is_gone(
+    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgiref.sync import sync_to_async
+    from django.contrib.sessions.models import Session
+
+    from camera import consumers
+
+    monkeypatch.setattr(consumers, "AUTH_RECHECK_SECONDS", 0.0)
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    assert (await communicator.receive_json_from(timeout=20))["type"] == "faces"
+    await sync_to_async(Session.objects.all().delete)()  # logged out
+    await communicator.send_to(bytes_data=frame)
+    assert await communicator.receive_output(timeout=20) == {
+        "type": "websocket.close",
+        "code": 4401,
+    }
+
+
+async def test_a_socket_stops_analysing_once_its_token_is_revoked(
+    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from accounts.services import api_token_revoke
+    from camera import consumers
+
+    monkeypatch.setattr(consumers, "AUTH_RECHECK_SECONDS", 0.0)
+    made = await sync_to_async(api_token_create)(user=alice, name="ws")
+    communicator, _, _ = await _connect(ORIGIN, (b"authorization", f"Token {made.key}".encode()))
+    await communicator.receive_json_from()
+    await sync_to_async(api_token_revoke)(user=alice, token_id=made.token.pk)
+    await communicator.send_to(bytes_data=frame)
+    assert (await communicator.receive_output(timeout=20))["code"] == 4401
+
+
+async def test_a_new_password_closes_the_users_open_sockets_and_revokes_tokens(
+    alice: User, bob: User, fake_models: FakeClassifier
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from accounts.models import ApiToken
+
+    key = (await sync_to_async(api_token_create)(user=alice, name="ws")).key
+    await sync_to_async(api_token_create)(user=bob, name="bob's")
+    alice_socket, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    token_socket, _, _ = await _connect((b"authorization", f"Token {key}".encode()))
+    bob_socket, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(bob))
+    for communicator in (alice_socket, token_socket, bob_socket):
+        await communicator.receive_json_from()
+
+    def change_password() -> None:
+        alice.set_password("an-entirely-new-passw0rd")
+        alice.save()
+
+    await sync_to_async(change_password)()
+    for communicator in (alice_socket, token_socket):
+        assert await communicator.receive_output(timeout=10) == {
+            "type": "websocket.close",
+            "code": 4401,
+        }
+    assert await bob_socket.receive_nothing(timeout=0.5)
+    assert not await sync_to_async(ApiToken.objects.filter(user=alice).exists)()
+    assert await sync_to_async(ApiToken.objects.filter(user=bob).count)() == 1
+    await bob_socket.disconnect()
