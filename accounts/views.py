@@ -9,7 +9,6 @@ from urllib.parse import quote
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,13 +18,11 @@ from accounts import selectors, services
 from accounts.forms import AvatarForm, CodeForm, PasswordConfirmForm, TokenCreateForm, UsernameForm
 from accounts.models import User
 from accounts.qr import qr_svg
+from accounts.throttle import CODES, wait_message
 from analysis.ml.images import ImageError
 from analysis.services import upload_read
 from fersite.files import private_file_response
 
-# Wrong codes allowed per account in CODE_WINDOW seconds, on top of django-otp's throttling.
-MAX_CODE_ATTEMPTS = 10
-CODE_WINDOW = 15 * 60
 _SENT_KEY = "accounts_otp_code_sent"
 
 
@@ -57,25 +54,16 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         return redirect(f"{request.path}?next={quote(_safe_next(request))}")
     if request.method == "POST":
         form = CodeForm(request.POST)
-        attempts_key = f"otp-attempts:{user.pk}"
-        if cache.get(attempts_key, 0) >= MAX_CODE_ATTEMPTS:
-            form.add_error(None, "Too many wrong codes. Wait 15 minutes, or log out and in again.")
+        wait = CODES.wait(request, user.pk)
+        if wait:
+            form.add_error("code", wait_message(wait))
         elif form.is_valid():
-            try:
-                verified = services.otp_code_verify(
-                    request=request, user=user, code=form.cleaned_data["code"]
-                )
-            except services.CodeThrottled as exc:
-                form.add_error("code", str(exc))
-            else:
-                if verified:
-                    cache.delete(attempts_key)
-                    request.session.pop(_SENT_KEY, None)
-                    return redirect(_safe_next(request))
-                # add then incr: atomic in a shared cache, so parallel tries all count.
-                cache.add(attempts_key, 0, CODE_WINDOW)
-                cache.incr(attempts_key)
-                form.add_error("code", "This code is wrong or has expired.")
+            if services.otp_code_verify(request=request, user=user, code=form.cleaned_data["code"]):
+                CODES.succeeded(user.pk)
+                request.session.pop(_SENT_KEY, None)
+                return redirect(_safe_next(request))
+            CODES.failed(request, user.pk)
+            form.add_error("code", "This code is wrong or has expired.")
     elif not has_app and not request.session.get(_SENT_KEY):
         # The first visit sends the code by itself; later visits wait for "send again".
         sent, message = services.otp_code_send(user=user)

@@ -12,7 +12,8 @@ from django.test import Client
 from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
-from accounts.models import User
+from accounts.models import ApiToken, User
+from accounts.services import api_token_create
 from tests.accounts.helpers import PASSWORD, reset_link, sign_in_code, signup_code
 from tests.factories import UserFactory
 
@@ -40,6 +41,11 @@ def _signup(client: Client, email: str = "new@example.org", username: str = "new
 
 def _login(client: Client, email: str = "carol@example.org", password: str = PASSWORD):  # type: ignore[no-untyped-def]
     return client.post("/accounts/login/", {"login": email, "password": password})
+
+
+def _code_after_login(client: Client, user: User) -> str:
+    client.get("/accounts/2fa/")
+    return sign_in_code(user.email)
 
 
 def _enter_code(client: Client, code: str, next_url: str = "/analyze/"):  # type: ignore[no-untyped-def]
@@ -106,16 +112,84 @@ def test_an_expired_code_is_refused(client: Client, verified_user: User) -> None
     assert client.get("/analyze/").status_code == 302
 
 
-def test_wrong_codes_are_throttled(client: Client, verified_user: User) -> None:
+class _Clock:
+    """Stands in for time.time in accounts.throttle, so waits pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    from accounts import throttle
+
+    fake = _Clock()
+    monkeypatch.setattr(throttle.time, "time", fake)
+    return fake
+
+
+def test_the_right_code_right_after_a_wrong_one_signs_in(
+    client: Client, verified_user: User
+) -> None:
     _login(client)
     client.get("/accounts/2fa/")
     code = sign_in_code(verified_user.email)
     wrong = "000000" if code != "000000" else "111111"
-    _enter_code(client, wrong)
-    # Right after a wrong code even the right one is refused for a while.
+    assert "wrong or has expired" in _enter_code(client, wrong).content.decode()
     response = _enter_code(client, code)
-    assert "Too many wrong codes" in response.content.decode()
-    assert client.get("/analyze/").status_code == 302
+    assert response.status_code == 302
+    assert client.get("/analyze/").status_code == 200
+
+
+def test_wrong_codes_cost_growing_waits_and_the_right_code_works_after_them(
+    client: Client, verified_user: User, clock: _Clock
+) -> None:
+    _login(client)
+    client.get("/accounts/2fa/")
+    code = sign_in_code(verified_user.email)
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(3):  # the free tries
+        _enter_code(client, wrong)
+    # Now even the right code waits a second...
+    assert "Try again in 1 second." in _enter_code(client, code).content.decode()
+    clock.now += 1.5
+    # ...and a further wrong one doubles the wait.
+    _enter_code(client, wrong)
+    assert "Try again in 2 seconds." in _enter_code(client, code).content.decode()
+    clock.now += 2.5
+    assert _enter_code(client, code).status_code == 302
+    assert client.get("/analyze/").status_code == 200
+
+
+def test_wrong_passwords_cost_short_growing_waits_not_a_lockout(
+    client: Client, verified_user: User, clock: _Clock
+) -> None:
+    for _ in range(5):
+        _login(client, password="not-the-password")
+    page = _login(client).content.decode()
+    assert "Try again in 1 second." in page
+    clock.now += 1.5
+    _login(client, password="not-the-password")
+    assert "Try again in 2 seconds." in _login(client).content.decode()
+    clock.now += 2.5
+    # The owner who then types the right password gets in (a fixed lock held them 5 minutes).
+    assert _login(client).status_code == 302
+    # A success clears the account's count: the next typo is free again.
+    Client().post("/accounts/logout/")
+    assert "Try again" not in _login(Client(), password="typo").content.decode()
+
+
+def test_one_client_trying_many_accounts_is_slowed_down(client: Client, clock: _Clock) -> None:
+    for number in range(20):
+        _login(client, email=f"someone{number}@example.org", password="guess")
+    page = _login(client, email="yet-another@example.org", password="guess").content.decode()
+    assert "Try again in 1 second." in page
+    # Another client is not slowed down by it.
+    other = Client(REMOTE_ADDR="192.0.2.7")
+    assert "Try again" not in _login(other, password="guess").content.decode()
 
 
 def test_resending_a_code_has_a_cooldown(client: Client, verified_user: User) -> None:
@@ -179,6 +253,8 @@ def test_changing_the_password_ends_the_sessions(client: Client, verified_user: 
     other = Client()
     login_verified(client, verified_user)
     login_verified(other, verified_user)
+    key = api_token_create(user=verified_user, name="script").key
+    assert client.get("/api/v1/analyses", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
     response = client.post(
         "/accounts/password/change/",
         {
@@ -190,6 +266,26 @@ def test_changing_the_password_ends_the_sessions(client: Client, verified_user: 
     assert response.status_code == 302
     assert other.get("/analyze/")["Location"].startswith("/accounts/login/")
     assert client.get("/analyze/")["Location"].startswith("/accounts/login/")
+    # A token handed out under the old password stops working with it.
+    assert Client().get("/api/v1/analyses", HTTP_AUTHORIZATION=f"Token {key}").status_code == 401
+    assert not ApiToken.objects.filter(user=verified_user).exists()
+
+
+def test_a_password_reset_revokes_the_api_tokens(client: Client, verified_user: User) -> None:
+    api_token_create(user=verified_user, name="script")
+    client.post("/accounts/password/reset/", {"email": verified_user.email})
+    form_url = client.get(reset_link(verified_user.email))["Location"]
+    client.post(form_url, {"password1": "another-Passw0rd!", "password2": "another-Passw0rd!"})
+    assert not ApiToken.objects.filter(user=verified_user).exists()
+
+
+def test_signing_in_keeps_the_api_tokens(client: Client, verified_user: User) -> None:
+    api_token_create(user=verified_user, name="script")
+    _login(client)
+    _enter_code(client, _code_after_login(client, verified_user))
+    verified_user.refresh_from_db()
+    assert verified_user.last_login is not None
+    assert ApiToken.objects.filter(user=verified_user).count() == 1
 
 
 def test_a_mail_failure_shows_a_message_and_allows_a_retry(
@@ -234,7 +330,10 @@ def test_changing_the_email_needs_the_new_address_verified(
     assert not EmailAddress.objects.filter(email="carol.new@example.org", verified=True).exists()
     verified_user.refresh_from_db()
     assert verified_user.email == "carol@example.org"
+    api_token_create(user=verified_user, name="script")
     client.post("/accounts/confirm-email/", {"code": code})
     assert EmailAddress.objects.get(email="carol.new@example.org").verified
     verified_user.refresh_from_db()
     assert verified_user.email == "carol.new@example.org"
+    # Tokens made under the old address are revoked with the change.
+    assert not ApiToken.objects.filter(user=verified_user).exists()
