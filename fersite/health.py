@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -12,6 +13,9 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from analysis.ml.weights import all_weights
 from fersite import __version__
@@ -19,11 +23,15 @@ from fersite import __version__
 CHANNEL_LAYER_TIMEOUT_SECONDS = 2.0
 
 
+def _ping_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
 def _database_status() -> dict[str, object]:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        _ping_database()
     except DatabaseError as exc:
         # The exception text can name hosts and users: the public answer gives only its kind.
         return {"ok": False, "vendor": connection.vendor, "error": type(exc).__name__}
@@ -74,9 +82,25 @@ def _models_status() -> dict[str, object]:
     return {"ok": ok, "weights": weights}
 
 
+def _may_see_details(request: HttpRequest) -> bool:
+    """Staff with a verified session, or any API client with a valid token: the details name
+    the server's database, channel layer and models, which anonymous callers need not know."""
+    classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    drf_request = Request(request, authenticators=[cls() for cls in classes])
+    try:
+        user = drf_request.user
+    except (AuthenticationFailed, DatabaseError):
+        # With the database down nobody can be recognised: the caller learns up or down.
+        return False
+    if not user.is_authenticated:
+        return False
+    return drf_request.auth is not None or bool(user.is_staff)
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Up or down for anyone (a load balancer); the state of each part for staff and tokens."""
     database = _database_status()
     channel_layer = _channel_layer_status()
     models = _models_status()
@@ -88,6 +112,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
         status, code = "degraded", 200
     else:
         status, code = "ok", 200
+    if not _may_see_details(request):
+        return JsonResponse({"status": "down" if code == 503 else "up"}, status=code)
     body = {
         "status": status,
         "version": __version__,

@@ -48,9 +48,11 @@ def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | Non
     if name == "gfpgan":
         weights = gfpgan_model(models_dir).path
         if weights is None or not weights.is_file():
+            # The message reaches API clients: it names the file, never the server's folders.
             raise FileNotFoundError(
-                f"GFPGAN v1.4 needs its weights in {weights}: download GFPGANv1.4.pth from the "
-                "GFPGAN project's releases and place it there (see README)."
+                "GFPGAN v1.4 needs its weights file GFPGANv1.4.pth in the server's models folder "
+                "(ML_MODELS_DIR): download it from the GFPGAN project's releases and place it "
+                "there (see README)."
             )
 
         def load_gfpgan() -> Enhancer:

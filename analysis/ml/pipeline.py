@@ -14,6 +14,7 @@ import numpy.typing as npt
 from analysis.ml import quality, tta
 from analysis.ml.detection import find_faces
 from analysis.ml.ensemble import Ensemble, Source
+from analysis.ml.images import ImageError
 from analysis.ml.types import (
     EMOTIONS,
     AnalysisResult,
@@ -25,6 +26,19 @@ from analysis.ml.types import (
     FaceResult,
     RGBImage,
 )
+
+
+class UnknownFaces(ImageError):
+    """Face numbers were asked for that the picture does not have."""
+
+    code = "validation_error"
+
+    def __init__(self, missing: Sequence[int], found: int) -> None:
+        numbers = ", ".join(str(n) for n in missing)
+        have = f"numbers 0 to {found - 1}" if found else "no face was found"
+        super().__init__(
+            f"faces: the picture has no face {numbers}; {found} face(s) were found ({have})."
+        )
 
 
 def detect(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
@@ -55,6 +69,9 @@ def analyse(
     indexed = list(enumerate(faces))
     if select is not None:
         wanted = set(select)
+        missing = sorted(wanted - set(range(len(faces))))
+        if missing:
+            raise UnknownFaces(missing, len(faces))
         indexed = [(i, face) for i, face in indexed if i in wanted]
 
     started = time.perf_counter()

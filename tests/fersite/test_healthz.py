@@ -8,9 +8,50 @@ from django.conf import LazySettings
 from django.db import OperationalError
 from django.test import Client
 
+from accounts.models import User
+from accounts.services import api_token_create
+from tests.conftest import login_verified
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def staff_client(db: None) -> Client:
+    client = Client()
+    login_verified(client, UserFactory(email="admin@example.org", username="admin", is_staff=True))
+    return client
+
 
 @pytest.mark.django_db
-def test_it_reports_database_channel_layer_and_models(client: Client) -> None:
+def test_anonymous_callers_learn_only_up_or_down(client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "up"}
+    with mock.patch(
+        "fersite.health.connection.cursor", side_effect=OperationalError("connection refused")
+    ):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "down"}
+
+
+@pytest.mark.django_db
+def test_a_signed_in_user_who_is_not_staff_learns_only_up_or_down(alice: User) -> None:
+    client = Client()
+    login_verified(client, alice)
+    assert client.get("/healthz").json() == {"status": "up"}
+
+
+@pytest.mark.django_db
+def test_an_api_token_sees_the_details(client: Client, alice: User) -> None:
+    key = api_token_create(user=alice, name="monitor").key
+    body = client.get("/healthz", HTTP_AUTHORIZATION=f"Token {key}").json()
+    assert body["database"]["ok"] is True
+    assert client.get("/healthz", HTTP_AUTHORIZATION="Token wrong").json() == {"status": "up"}
+
+
+@pytest.mark.django_db
+def test_it_reports_database_channel_layer_and_models(staff_client: Client) -> None:
+    client = staff_client
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
@@ -25,7 +66,8 @@ def test_it_reports_database_channel_layer_and_models(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_it_uses_redis_when_the_test_command_starts_it(client: Client) -> None:
+def test_it_uses_redis_when_the_test_command_starts_it(staff_client: Client) -> None:
+    client = staff_client
     if not os.environ.get("REDIS_URL"):
         pytest.skip("REDIS_URL is not set: run the suite through scripts/test.sh")
     body = client.get("/healthz").json()
@@ -33,9 +75,10 @@ def test_it_uses_redis_when_the_test_command_starts_it(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_it_answers_503_when_the_database_is_unreachable(client: Client) -> None:
+def test_it_answers_503_when_the_database_is_unreachable(staff_client: Client) -> None:
+    client = staff_client
     with mock.patch(
-        "fersite.health.connection.cursor", side_effect=OperationalError("connection refused")
+        "fersite.health._ping_database", side_effect=OperationalError("connection refused")
     ):
         response = client.get("/healthz")
     assert response.status_code == 503
@@ -48,8 +91,9 @@ def test_it_answers_503_when_the_database_is_unreachable(client: Client) -> None
 
 @pytest.mark.django_db
 def test_it_reports_degraded_when_the_channel_layer_fails(
-    client: Client, settings: LazySettings
+    staff_client: Client, settings: LazySettings
 ) -> None:
+    client = staff_client
     # Nothing listens on port 1: the Redis layer cannot connect.
     settings.CHANNEL_LAYERS = {
         "default": {

@@ -65,3 +65,24 @@ def test_api_docs_are_served_without_a_cdn_to_signed_in_users(client: Client, al
     html = client.get("/api/docs/").content.decode()
     assert "swagger" in html.lower()
     assert "cdn" not in html.lower()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/", "/analyze/", "/camera/", "/archive/", "/accounts/login/", "/api/docs/"]
+)
+def test_pages_carry_a_strict_content_security_policy_and_no_inline_script(
+    client: Client, alice: User, path: str
+) -> None:
+    if path != "/accounts/login/":
+        login_verified(client, alice)
+    response = client.get(path)
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "default-src 'self'" in policy
+    assert "unsafe-inline" not in policy.split("style-src-attr")[0]
+    assert "frame-ancestors 'none'" in policy
+    # Inline script would be blocked by that policy: every script must come from a file.
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", response.content.decode())
+    assert inline == []

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
+import pytest
 
 from analysis.ml.detection import find_faces
+from analysis.ml.images import decode_image
 from analysis.ml.types import Box
 from tests.analysis.fakes import FakeDetector
 
@@ -35,11 +40,42 @@ def test_a_tight_crop_is_framed_and_searched_again() -> None:
     assert faces[0].box.x + faces[0].box.w <= 400
 
 
-def test_a_small_face_shaped_picture_with_no_face_found_is_analysed_whole() -> None:
-    faces = find_faces(_image(64, 80), FakeDetector([]))
+def _real_face_crop(testdata: Path, width: int, height: int) -> np.ndarray:
+    photo = decode_image((testdata / "faces" / "Alain_Cervantes_0001.jpg").read_bytes()).pixels
+    rows, cols = photo.shape[:2]
+    # The middle of a portrait: the face itself, with little around it.
+    crop = photo[rows // 4 : rows * 3 // 4, cols // 4 : cols * 3 // 4]
+    return np.ascontiguousarray(cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA))
+
+
+def test_a_small_face_shaped_picture_with_no_face_found_is_analysed_whole(
+    testdata: Path,
+) -> None:
+    faces = find_faces(_real_face_crop(testdata, 64, 80), FakeDetector([]))
     assert len(faces) == 1
     assert faces[0].how == "whole_image"
     assert faces[0].box == Box(0, 0, 64, 80)
+    # A face crop at FER2013's size, grey, is analysed whole too.
+    grey = cv2.cvtColor(_real_face_crop(testdata, 48, 48), cv2.COLOR_RGB2GRAY)
+    assert len(find_faces(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), FakeDetector([]))) == 1
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "colour"),
+    [(1, 1, (128, 128, 128)), (48, 48, (128, 128, 128)), (200, 200, (0, 200, 0))],
+)
+def test_a_blank_picture_is_not_taken_for_a_face(
+    width: int, height: int, colour: tuple[int, int, int]
+) -> None:
+    blank = np.empty((height, width, 3), dtype=np.uint8)
+    blank[:] = colour
+    assert find_faces(blank, FakeDetector([])) == []
+
+
+def test_a_smooth_gradient_is_not_taken_for_a_face() -> None:
+    ramp = np.linspace(0, 255, 200).astype(np.uint8)
+    card = np.ascontiguousarray(np.repeat(np.tile(ramp, (200, 1))[:, :, None], 3, axis=2))
+    assert find_faces(card, FakeDetector([])) == []
 
 
 def test_a_photo_with_no_face_gives_no_face() -> None:
