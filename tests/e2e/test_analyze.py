@@ -55,7 +55,10 @@ def test_upload_select_faces_analyse_and_download_the_json(
     page.locator("#tta").fill("2")
     page.locator(".face-box[data-index='1']").click()
     page.get_by_role("button", name="Analyze selected faces").click()
-    page.wait_for_function("document.querySelectorAll('.face-result').length === 2")
+    # Locators, not wait_for_function: the page's Content-Security-Policy forbids the eval
+    # that a string predicate needs.
+    page.locator(".face-result").nth(1).wait_for(timeout=60_000)
+    assert page.locator(".face-result").count() == 2
 
 
 def test_a_bad_file_shows_the_error_and_the_page_stays_usable(

@@ -62,9 +62,7 @@ def test_the_live_camera_shows_the_face_and_captures_it(
         " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"
     )
     assert painted > 100
-    page.wait_for_function(
-        "document.getElementById('stats').textContent.includes('frames/s')", timeout=30_000
-    )
+    page.locator("#stats").filter(has_text="frames/s").wait_for(timeout=30_000)
     page.screenshot(path=str(REPO_ROOT / "docs" / "screenshots" / "camera.png"))
 
     page.fill("#capture-name", "Astronaut live")

@@ -3,8 +3,11 @@ server (Daphne) and by the ASGI middleware that guards any other server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -132,29 +135,34 @@ async def _run(app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
     return sent
 
 
-async def test_the_middleware_answers_413_from_the_header_alone() -> None:
+def _sync(coroutine: Coroutine[Any, Any, list[Any]]) -> list[Any]:
+    # In a thread of its own: the browser tests' Playwright keeps an event loop running in the
+    # main thread for the whole session.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def test_the_middleware_answers_413_from_the_header_alone() -> None:
     app = _Recorder()
-    sent = await _run(
-        RequestBodyLimit(app, limit=lambda: 100), [(b"content-length", b"101")], [b"x" * 101]
-    )
+    limited = RequestBodyLimit(app, limit=lambda: 100)
+    sent = _sync(_run(limited, [(b"content-length", b"101")], [b"x" * 101]))
     assert not app.called
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["error"]["code"] == "file_too_large"
     assert sent[2] == {"chunks_read": 0}
 
 
-async def test_the_middleware_stops_a_body_without_a_length_at_the_limit() -> None:
+def test_the_middleware_stops_a_body_without_a_length_at_the_limit() -> None:
     app = _Recorder()
-    sent = await _run(RequestBodyLimit(app, limit=lambda: 100), [], [b"x" * 60] * 5)
+    sent = _sync(_run(RequestBodyLimit(app, limit=lambda: 100), [], [b"x" * 60] * 5))
     assert sent[0]["status"] == 413
     # It stopped at the second chunk (120 bytes), never asking for the other three.
     assert sent[-1] == {"chunks_read": 2}
 
 
-async def test_the_middleware_passes_bodies_within_the_limit() -> None:
+def test_the_middleware_passes_bodies_within_the_limit() -> None:
     app = _Recorder()
-    sent = await _run(
-        RequestBodyLimit(app, limit=lambda: 100), [(b"content-length", b"100")], [b"x" * 100]
-    )
+    limited = RequestBodyLimit(app, limit=lambda: 100)
+    sent = _sync(_run(limited, [(b"content-length", b"100")], [b"x" * 100]))
     assert app.body == b"x" * 100
     assert sent[0]["status"] == 200
