@@ -76,7 +76,7 @@ export DJANGO_SETTINGS_MODULE=fersite.settings.test
 export DATABASE_URL="mysql://fersite:fersite@127.0.0.1:$db_port/fersite"
 export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 # Read by a test that fails if the suite silently ran on another database.
-export FERSITE_EXPECT_DB_VENDOR=mysql
+export FERSITE_EXPECT_DB_VENDOR=mariadb
 export MEDIA_ROOT="$workdir/media"
 
 echo "== ruff"

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import csv
+import io
+import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -89,16 +94,48 @@ def test_another_users_analysis_answers_404(
     assert api.delete(url).status_code == 404
     assert api.get(f"{url}/images/original").status_code == 404
     exported = api.get(f"/api/v1/analyses/export/json?ids={theirs.pk}")
-    assert b"bob's" not in b"".join(getattr(exported, "streaming_content", [exported.content]))
+    # An export of another user's ids is an empty export, not an error and not their data.
+    assert exported.status_code == 200
+    assert json.loads(_body(exported)) == {"analyses": []}
     assert Analysis.objects.filter(pk=theirs.pk, name="bob's").exists()
+
+
+def _body(response: Any) -> bytes:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content)
+    return bytes(response.content)
 
 
 def test_export_formats(api: APIClient, alice: User, save_for: Callable[..., Analysis]) -> None:
     saved = save_for(alice, "one")
-    assert api.get("/api/v1/analyses/export/csv").content.decode("utf-8-sig").count("\n") == 3
-    assert (
-        api.get(f"/api/v1/analyses/export/zip?ids={saved.pk}")["Content-Type"] == "application/zip"
+    save_for(alice, "other")
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                _body(api.get(f"/api/v1/analyses/export/csv?ids={saved.pk}")).decode("utf-8-sig")
+            )
+        )
     )
+    # One row per face of the chosen analysis, with its scores.
+    assert [row["name"] for row in rows] == ["one", "one"]
+    assert float(rows[0]["happy"]) == pytest.approx(0.8, abs=0.01)
+    records = json.loads(_body(api.get(f"/api/v1/analyses/export/json?ids={saved.pk}")))
+    assert [record["name"] for record in records["analyses"]] == ["one"]
+    assert len(records["analyses"][0]["faces"]) == 2
+    response = api.get(f"/api/v1/analyses/export/zip?ids={saved.pk}")
+    assert response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(_body(response))) as archive:
+        assert archive.testzip() is None
+        assert sorted(archive.namelist()) == sorted(
+            [
+                "analyses.json",
+                "faces.csv",
+                f"images/{saved.pk}-original.jpg",
+                f"images/{saved.pk}-annotated.jpg",
+            ]
+        )
+        assert archive.read(f"images/{saved.pk}-original.jpg")[:3] == b"\xff\xd8\xff"
+        assert json.loads(archive.read("analyses.json"))["analyses"][0]["name"] == "one"
     assert api.get("/api/v1/analyses/export/xls").status_code == 400
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 
+from accounts.models import User
 from analysis.ml import models
 from analysis.ml.expression_net import MANIFEST, WEIGHTS_SHA256, load_weights
 from analysis.ml.images import decode_image
@@ -56,11 +57,40 @@ def test_an_altered_manifest_is_refused(tmp_path: Path) -> None:
         load_weights(manifest, sha256=WEIGHTS_SHA256)
 
 
-def test_a_malformed_manifest_is_an_os_error_so_the_api_answers_503(tmp_path: Path) -> None:
+def test_a_malformed_manifest_is_an_os_error(tmp_path: Path) -> None:
     manifest = _copy_weights(tmp_path)
     manifest.write_text('[{"paths": ["face_expression_model.bin"], "weights": [{"name": "x"}]}]')
     with pytest.raises(OSError, match="not a readable weights manifest"):
         load_weights(manifest)
+
+
+@pytest.mark.django_db
+def test_the_api_answers_503_when_the_expression_weights_are_broken(
+    tmp_path: Path, testdata: Path, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.test import override_settings
+    from rest_framework.test import APIClient
+
+    from analysis.ml import registry
+    from analysis.ml.weights import FACEAPI_FOLDER
+
+    folder = tmp_path / FACEAPI_FOLDER
+    folder.mkdir()
+    manifest = _copy_weights(folder)
+    manifest.write_text('[{"paths": ["face_expression_model.bin"], "weights": [{"name": "x"}]}]')
+    # Loaded models are cached per process: this test loads its own, from the broken folder.
+    monkeypatch.setattr(registry, "_models", {})
+    client = APIClient()
+    client.force_authenticate(alice)
+    with (
+        override_settings(ML_MODELS_DIR=tmp_path),
+        (testdata / "scenes" / "astronaut.png").open("rb") as image,
+    ):
+        response = client.post("/api/v1/analyze", {"image": image}, format="multipart")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "model_unavailable"
+    assert str(tmp_path) not in error["message"]
 
 
 def test_a_manifest_that_does_not_match_its_file_is_refused(tmp_path: Path) -> None:
