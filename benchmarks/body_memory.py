@@ -1,0 +1,168 @@
+"""Server memory for an oversized anonymous upload, this checkout beside an earlier revision.
+
+Starts Daphne on this checkout and on a git worktree of REV (default: the last commit before
+the request body limit), POSTs a body of SIZE_MB to /api/v1/analyze with no credentials,
+and prints the server's resident memory before and at its peak while the request runs, with
+the status and the time to the answer. The two servers run one after the other, each on its
+own SQLite database, with production settings.
+
+Usage: .venv/bin/python -m benchmarks.body_memory [--rev REV] [--size-mb 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
+GIT = shutil.which("git") or "git"
+CHUNK = b"\0" * (1024 * 1024)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _serve(checkout: Path, folder: str) -> tuple[subprocess.Popen[bytes], int]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fersite.settings",
+        "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
+        "MEDIA_ROOT": f"{folder}/media",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "ML_MODELS_DIR": str(REPO_ROOT / "models"),
+    }
+    env.pop("REDIS_URL", None)
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput"],
+        cwd=checkout,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "fersite.asgi:application"],
+        cwd=checkout,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(300):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return server, port
+        time.sleep(0.1)
+    server.kill()
+    raise RuntimeError(f"the server in {checkout} did not start")
+
+
+def _post(port: int, size_mb: int) -> tuple[int, float]:
+    """Send the body (as far as the server lets it) and read the status line."""
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
+        sock.sendall(
+            f"POST /api/v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {size_mb * len(CHUNK)}"
+            "\r\nConnection: close\r\n\r\n".encode()
+        )
+        try:
+            for _ in range(size_mb):
+                sock.sendall(CHUNK)
+        except OSError:
+            pass  # refused early: the answer is waiting
+        answer = b""
+        while b"\r\n" not in answer:
+            try:
+                data = sock.recv(4096)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            answer += data
+    status = int(answer.split()[1]) if answer else 0
+    return status, time.perf_counter() - started
+
+
+def measure(checkout: Path, size_mb: int) -> tuple[float, float, int, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        server, port = _serve(checkout, folder)
+        try:
+            time.sleep(2)
+            before = _rss_mb(server.pid)
+            peak = before
+            done = threading.Event()
+
+            def watch() -> None:
+                nonlocal peak
+                while not done.is_set():
+                    peak = max(peak, _rss_mb(server.pid))
+                    time.sleep(0.02)
+
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            status, seconds = _post(port, size_mb)
+            time.sleep(1)  # memory the request left behind
+            done.set()
+            watcher.join()
+            return before, peak, status, seconds
+        finally:
+            server.kill()
+            server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rev", default="77cba21", help="the earlier revision to compare")
+    parser.add_argument("--size-mb", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        worktree = Path(folder) / "before"
+        subprocess.run(
+            [GIT, "worktree", "add", "--detach", str(worktree), args.rev],
+            cwd=REPO_ROOT,
+            check=True,
+            capture_output=True,
+        )
+        try:
+            print(f"anonymous POST of {args.size_mb} MB to /api/v1/analyze")
+            header = ("server", "RSS before", "RSS peak", "growth", "status", "s")
+            print("{:<24}{:>12}{:>12}{:>10}{:>8}{:>8}".format(*header))
+            servers = ((f"before ({args.rev})", worktree), ("this checkout", REPO_ROOT))
+            for label, checkout in servers:
+                before, peak, status, seconds = measure(checkout, args.size_mb)
+                print(
+                    f"{label:<24}{before:>10.0f}MB{peak:>10.0f}MB{peak - before:>8.0f}MB"
+                    f"{status:>8}{seconds:>8.1f}"
+                )
+        finally:
+            subprocess.run(
+                [GIT, "worktree", "remove", "--force", str(worktree)],
+                cwd=REPO_ROOT,
+                check=False,
+                capture_output=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
