@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from analysis.ml import models, pipeline
+from analysis.ml import loaders, pipeline
 from analysis.ml.annotate import annotate
 from analysis.ml.ensemble import Ensemble
 from analysis.ml.images import (
@@ -32,17 +32,17 @@ from analysis.ml.images import (
 )
 from analysis.ml.registry import in_model_thread
 from analysis.ml.types import (
-    AnalysisResult,
     DetectedFace,
     EmotionClassifier,
     Enhancer,
     FaceDetector,
     FaceResult,
+    ImageResult,
 )
 
 logger = logging.getLogger(__name__)
 
-ENHANCERS = models.ENHANCERS
+ENHANCERS = loaders.ENHANCERS
 
 
 class FeatureUnavailable(RuntimeError):
@@ -86,27 +86,29 @@ def _without_folders(message: str) -> str:
 
 def _detector(name: str) -> FaceDetector:
     with _loading("The face detector", ModelUnavailable):
-        return models.detector(name, threads=settings.ML_THREADS)
+        return loaders.detector(name, threads=settings.ML_THREADS)
 
 
 def _classifier() -> EmotionClassifier | Ensemble:
     with _loading("The emotion model", ModelUnavailable):
-        return models.emotion_classifier(
+        return loaders.emotion_classifier(
             models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
         )
 
 
 def _enhancer(name: str) -> Enhancer | None:
     with _loading(f"The {name} enhancer", EnhancementUnavailable):
-        return models.enhancer(name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS)
+        return loaders.enhancer(
+            name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
+        )
 
 
 @dataclass(frozen=True)
-class Analysis:
+class AnalysisRun:
     """An analysed upload: the decoded image, the result, and the annotated picture (JPEG)."""
 
     image: DecodedImage
-    result: AnalysisResult
+    result: ImageResult
     enhance: str
     annotated_jpeg: bytes | None
 
@@ -201,7 +203,7 @@ def analysis_run(
     select: Sequence[int] | None = None,
     annotated: bool = True,
     max_pixels: int | None = None,
-) -> Analysis:
+) -> AnalysisRun:
     """Decode, detect, score the faces of an uploaded image, and draw the result.
 
     ``select`` keeps only the faces at these positions of the left-to-right order that
@@ -221,9 +223,9 @@ def analysis_run(
             enhancer=enhancer,
         )
     )
-    result.timings_ms["decode"] = decode_ms
+    result = result.with_timing("decode", decode_ms)
     jpeg = encode_jpeg(annotate(image.pixels, result.faces)) if annotated else None
-    return Analysis(image=image, result=result, enhance=enhance, annotated_jpeg=jpeg)
+    return AnalysisRun(image=image, result=result, enhance=enhance, annotated_jpeg=jpeg)
 
 
 def models_warm_up() -> None:
@@ -233,10 +235,10 @@ def models_warm_up() -> None:
     blank = np.full((320, 320, 3), 128, dtype=np.uint8)
 
     def detector(name: str) -> None:
-        pipeline.detect(blank, models.detector(name, threads=settings.ML_THREADS))
+        pipeline.detect(blank, loaders.detector(name, threads=settings.ML_THREADS))
 
     def classifier(name: str) -> None:
-        models.emotion_classifier(
+        loaders.emotion_classifier(
             name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
         ).warm_up()
 
@@ -244,7 +246,7 @@ def models_warm_up() -> None:
     # One job per model, so that requests arriving meanwhile get their turn in between.
     for name in ("haar", "mtcnn"):
         in_model_thread(partial(detector, name))
-    for name in models.EMOTION_MODELS[1:]:  # each network of the ensemble
+    for name in loaders.EMOTION_MODELS[1:]:  # each network of the ensemble
         in_model_thread(partial(classifier, name))
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
 
@@ -290,7 +292,7 @@ def face_result_to_dict(face: FaceResult) -> dict[str, Any]:
     }
 
 
-def result_to_dict(analysis: Analysis, *, include_image: bool = False) -> dict[str, Any]:
+def result_to_dict(analysis: AnalysisRun, *, include_image: bool = False) -> dict[str, Any]:
     """The API's JSON for an analysis (see DESIGN.md): faces left to right."""
     result = analysis.result
     body: dict[str, Any] = {
@@ -301,8 +303,8 @@ def result_to_dict(analysis: Analysis, *, include_image: bool = False) -> dict[s
         "passes": result.passes,
         "enhance": analysis.enhance,
         "notes": list(result.notes),
-        "models": result.models,
-        "timings_ms": result.timings_ms,
+        "models": dict(result.models),
+        "timings_ms": dict(result.timings_ms),
     }
     if include_image and analysis.annotated_jpeg is not None:
         encoded = base64.b64encode(analysis.annotated_jpeg).decode("ascii")

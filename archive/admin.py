@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from archive.models import Analysis, Face
+from archive.models import Face, SavedAnalysis
 from archive.services import analyses_delete
 from archive.views import image_response
 
@@ -26,7 +26,7 @@ class FaceInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
-@admin.register(Analysis)
+@admin.register(SavedAnalysis)
 class AnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "preview",
@@ -72,7 +72,7 @@ class AnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def thumbnail_view(self, request: HttpRequest, analysis_id: int) -> FileResponse:
         # Staff who may view analyses see their thumbnails; nobody else reaches this view.
-        analysis = get_object_or_404(Analysis, pk=analysis_id)
+        analysis = get_object_or_404(SavedAnalysis, pk=analysis_id)
         if not self.has_view_permission(request, analysis):
             from django.core.exceptions import PermissionDenied
 
@@ -80,7 +80,7 @@ class AnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return image_response(analysis, "thumbnail")
 
     @admin.display(description="picture")
-    def preview(self, obj: Analysis) -> str:
+    def preview(self, obj: SavedAnalysis) -> str:
         if not obj.thumbnail:
             return "—"
         url = reverse("admin:archive_analysis_thumbnail", args=[obj.pk])
@@ -100,5 +100,5 @@ class AnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         count = analyses_delete(analyses=queryset)  # type: ignore[arg-type]
         self.message_user(request, f"Deleted {count} analyses and their files.")
 
-    def delete_model(self, request: HttpRequest, obj: Analysis) -> None:
+    def delete_model(self, request: HttpRequest, obj: SavedAnalysis) -> None:
         analyses_delete(analyses=[obj])

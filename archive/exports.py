@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from analysis.ml.types import EMOTIONS
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from fersite.files import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ CSV_HEADER = [
 ]
 
 
-def analysis_to_dict(analysis: Analysis) -> dict[str, Any]:
+def analysis_to_dict(analysis: SavedAnalysis) -> dict[str, Any]:
     return {
         "id": analysis.pk,
         "name": analysis.name,
@@ -71,7 +71,7 @@ def _cell(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def export_csv(analyses: Iterable[Analysis]) -> bytes:
+def export_csv(analyses: Iterable[SavedAnalysis]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_HEADER)
@@ -97,12 +97,12 @@ def export_csv(analyses: Iterable[Analysis]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def export_json(analyses: Iterable[Analysis]) -> bytes:
+def export_json(analyses: Iterable[SavedAnalysis]) -> bytes:
     body = {"analyses": [analysis_to_dict(a) for a in analyses]}
     return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def export_zip(analyses: Iterable[Analysis]) -> IO[bytes]:
+def export_zip(analyses: Iterable[SavedAnalysis]) -> IO[bytes]:
     """A ZIP file, rewound; it spills to a temporary file past 32 MB instead of memory."""
     items = list(analyses)
     buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115

@@ -10,7 +10,10 @@ from analysis.ml.types import EMOTIONS
 EMOTION_CHOICES = [(name, name) for name in EMOTIONS]
 
 
-class Analysis(models.Model):
+class SavedAnalysis(models.Model):
+    """An analysis the user saved to their archive (see analysis.services.AnalysisRun for one
+    run of the analysis, and analysis.ml.types.ImageResult for its scores)."""
+
     class Source(models.TextChoices):
         UPLOAD = "upload", "Upload"
         CAMERA = "camera", "Camera"
@@ -36,8 +39,11 @@ class Analysis(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # The table keeps the name it had when the model was called Analysis.
+        db_table = "archive_analysis"
         ordering = ("-created", "-id")
-        verbose_name_plural = "analyses"
+        verbose_name = "saved analysis"
+        verbose_name_plural = "saved analyses"
         indexes = [
             models.Index(fields=["owner", "-created"], name="archive_owner_created"),
             models.Index(
@@ -55,7 +61,7 @@ class Analysis(models.Model):
 
 
 class Face(models.Model):
-    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="faces")
+    analysis = models.ForeignKey(SavedAnalysis, on_delete=models.CASCADE, related_name="faces")
     index = models.PositiveSmallIntegerField()
     x = models.IntegerField()
     y = models.IntegerField()
@@ -74,6 +80,12 @@ class Face(models.Model):
     agreement = models.FloatField()
     verdict = models.CharField(max_length=10)
     reasons = models.JSONField(default=list)
+    # What the live answer also holds, so that a saved face reads the same as a fresh one.
+    score = models.FloatField(default=0.0)
+    detector = models.CharField(max_length=20, blank=True)
+    found_by = models.CharField(max_length=20, blank=True)
+    landmarks = models.JSONField(null=True, blank=True)
+    quality = models.JSONField(default=dict)
 
     class Meta:
         ordering = ("analysis", "index")
@@ -82,7 +94,7 @@ class Face(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Face {self.index + 1} of {self.analysis_id}"
+        return f"Face {self.index + 1} of saved analysis {self.analysis_id}"
 
     @property
     def box(self) -> list[int]:

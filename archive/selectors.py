@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.models import User
 from analysis.ml.types import EMOTIONS
-from archive.models import Analysis, Face
+from archive.models import Face, SavedAnalysis
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,9 @@ class ArchiveFilter:
     date_to: dt.date | None = None
 
 
-def analyses_of(owner: User, filters: ArchiveFilter | None = None) -> QuerySet[Analysis]:
+def analyses_of(owner: User, filters: ArchiveFilter | None = None) -> QuerySet[SavedAnalysis]:
     """``owner``'s analyses, newest first, narrowed by ``filters``."""
-    analyses = Analysis.objects.filter(owner=owner).order_by("-created", "-id")
+    analyses = SavedAnalysis.objects.filter(owner=owner).order_by("-created", "-id")
     if filters is None:
         return analyses
     if filters.query:
@@ -40,10 +40,10 @@ def analyses_of(owner: User, filters: ArchiveFilter | None = None) -> QuerySet[A
     return analyses
 
 
-def analysis_of(owner: User, analysis_id: int) -> Analysis:
+def analysis_of(owner: User, analysis_id: int) -> SavedAnalysis:
     """One of ``owner``'s analyses; anyone else's answers 404, as if it did not exist."""
     return get_object_or_404(
-        Analysis.objects.prefetch_related("faces"), owner=owner, pk=analysis_id
+        SavedAnalysis.objects.prefetch_related("faces"), owner=owner, pk=analysis_id
     )
 
 
@@ -57,7 +57,7 @@ def parse_ids(values: Iterable[str]) -> list[int]:
     return ids[:MAX_SELECTION]
 
 
-def analyses_by_ids(owner: User, ids: list[int]) -> QuerySet[Analysis]:
+def analyses_by_ids(owner: User, ids: list[int]) -> QuerySet[SavedAnalysis]:
     return analyses_of(owner).filter(pk__in=ids[:MAX_SELECTION])
 
 

@@ -23,8 +23,8 @@ from accounts.models import User
 from analysis.ml.annotate import annotate
 from analysis.ml.images import encode_jpeg
 from analysis.ml.types import EMOTIONS
-from analysis.services import Analysis as AnalysisRun
-from archive.models import Analysis, Face
+from analysis.services import AnalysisRun
+from archive.models import Face, SavedAnalysis
 
 logger = logging.getLogger(__name__)
 
@@ -51,18 +51,36 @@ def default_name(run: AnalysisRun) -> str:
     return f"{faces} face{'s' if faces != 1 else ''}, {when}"
 
 
+def analysis_pictures(*, run: AnalysisRun) -> dict[str, bytes]:
+    """The JPEG files kept with a saved analysis: the original, upright and re-encoded (which
+    also drops its EXIF metadata, such as where the photo was taken), the annotated picture
+    and its thumbnail. CPU work: keep it out of the database thread."""
+    annotated = annotate(run.image.pixels, run.result.faces)
+    return {
+        "original": encode_jpeg(run.image.pixels, quality=92),
+        "annotated": encode_jpeg(annotated),
+        "thumbnail": _thumbnail(annotated),
+    }
+
+
 def analysis_save(
     *,
     owner: User,
     run: AnalysisRun,
     name: str = "",
-    source: str = Analysis.Source.UPLOAD,
+    source: str = SavedAnalysis.Source.UPLOAD,
     keep_image: bool = True,
-) -> Analysis:
+    pictures: dict[str, bytes] | None = None,
+) -> SavedAnalysis:
     """Save an analysis run to ``owner``'s archive, with its pictures unless ``keep_image`` is
-    false (then only the scores are kept). All or nothing."""
+    false (then only the scores are kept). All or nothing.
+
+    ``pictures`` are the files :func:`analysis_pictures` made for the run; callers that share
+    the database thread (the camera) make them beforehand, in a worker thread, so that the
+    drawing and encoding never hold the database thread or a transaction.
+    """
     # The files' storage is the one the model's fields read them back from.
-    storage = Analysis._meta.get_field("original").storage
+    storage = SavedAnalysis._meta.get_field("original").storage
     result = run.result
     name = (name.strip() or default_name(run))[:NAME_MAX_LENGTH]
     totals = np.zeros(len(EMOTIONS))
@@ -73,7 +91,7 @@ def analysis_save(
     written: list[str] = []
     try:
         with transaction.atomic():
-            record = Analysis(
+            record = SavedAnalysis(
                 owner=owner,
                 name=name,
                 source=source,
@@ -82,20 +100,13 @@ def analysis_save(
                 detector=result.detector,
                 passes=result.passes,
                 enhance=run.enhance,
-                model_versions=result.models,
+                model_versions=dict(result.models),
                 face_count=len(result.faces),
                 dominant_emotion=dominant,
             )
             if keep_image:
                 folder = _file_paths(owner)
-                # The original is stored upright and re-encoded: this also drops its EXIF
-                # metadata, such as where the photo was taken.
-                annotated = annotate(run.image.pixels, result.faces)
-                files = {
-                    "original": encode_jpeg(run.image.pixels, quality=92),
-                    "annotated": encode_jpeg(annotated),
-                    "thumbnail": _thumbnail(annotated),
-                }
+                files = pictures if pictures is not None else analysis_pictures(run=run)
                 for field, data in files.items():
                     path = storage.save(f"{folder}/{field}.jpg", ContentFile(data))
                     written.append(path)
@@ -116,6 +127,16 @@ def analysis_save(
                         agreement=face.emotions.agreement,
                         verdict=face.quality.verdict,
                         reasons=list(face.quality.reasons),
+                        score=face.face.score,
+                        detector=face.face.detector,
+                        found_by=face.face.how,
+                        landmarks=face.face.landmarks.as_list() if face.face.landmarks else None,
+                        quality={
+                            "face_size": face.quality.face_size,
+                            "sharpness": face.quality.sharpness,
+                            "yaw": face.quality.yaw,
+                            "roll": face.quality.roll,
+                        },
                         **face.emotions.probabilities,
                     )
                     for face in result.faces
@@ -127,7 +148,7 @@ def analysis_save(
     return record
 
 
-def analysis_rename(*, analysis: Analysis, name: str) -> Analysis:
+def analysis_rename(*, analysis: SavedAnalysis, name: str) -> SavedAnalysis:
     name = name.strip()
     if not name:
         raise ValueError("A name cannot be empty.")
@@ -136,7 +157,7 @@ def analysis_rename(*, analysis: Analysis, name: str) -> Analysis:
     return analysis
 
 
-def analyses_delete(*, analyses: QuerySet[Analysis] | Iterable[Analysis]) -> int:
+def analyses_delete(*, analyses: QuerySet[SavedAnalysis] | Iterable[SavedAnalysis]) -> int:
     """Delete analyses, their faces and their files; returns how many were deleted."""
     items = list(analyses)
     paths = [
@@ -146,7 +167,7 @@ def analyses_delete(*, analyses: QuerySet[Analysis] | Iterable[Analysis]) -> int
         if field
     ]
     with transaction.atomic():
-        Analysis.objects.filter(pk__in=[item.pk for item in items]).delete()
+        SavedAnalysis.objects.filter(pk__in=[item.pk for item in items]).delete()
         transaction.on_commit(lambda: _delete_stored(paths))
     return len(items)
 
@@ -157,7 +178,7 @@ def analyses_purge(*, older_than_days: int, now: dt.datetime | None = None) -> i
     deleted = 0
     # In batches, so that a large archive never loads into memory at once.
     while True:
-        batch = list(Analysis.objects.filter(created__lt=cutoff).order_by("pk")[:200])
+        batch = list(SavedAnalysis.objects.filter(created__lt=cutoff).order_by("pk")[:200])
         if not batch:
             return deleted
         deleted += analyses_delete(analyses=batch)

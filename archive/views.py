@@ -17,7 +17,7 @@ from accounts.models import User
 from analysis.ml.types import EMOTIONS
 from archive import exports, selectors, services
 from archive.forms import FilterForm, RenameForm
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from fersite.files import private_file_response
 
 PAGE_SIZE = 24
@@ -145,7 +145,7 @@ def analysis_image(request: HttpRequest, analysis_id: int, kind: str) -> FileRes
     return image_response(analysis, kind)
 
 
-def image_response(analysis: Analysis, kind: str) -> FileResponse:
+def image_response(analysis: SavedAnalysis, kind: str) -> FileResponse:
     return private_file_response(getattr(analysis, kind), content_type="image/jpeg", max_age=86400)
 
 

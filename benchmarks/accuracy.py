@@ -21,7 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from analysis.ml import models
+from analysis.ml import loaders
 from analysis.ml.images import decode_image
 from analysis.ml.pipeline import analyse
 from analysis.ml.types import EMOTIONS, RGBImage
@@ -67,8 +67,8 @@ def largest_fer_face(detector: object) -> Predictor:
 
 
 def ours(detector_name: str, passes: int, model: str = "ensemble") -> Predictor:
-    detector = models.detector(detector_name)
-    classifier = models.emotion_classifier(model, models_dir=MODELS_DIR)
+    detector = loaders.detector(detector_name)
+    classifier = loaders.emotion_classifier(model, models_dir=MODELS_DIR)
 
     def predict(rgb: RGBImage) -> str | None:
         result = analyse(rgb, detector=detector, classifier=classifier, passes=passes)

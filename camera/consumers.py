@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.services import user_group
 from analysis.ml.images import ImageError
-from analysis.ml.models import DETECTORS
+from analysis.ml.loaders import DETECTORS
 from analysis.ml.tta import MAX_PASSES
 from camera import services
 
@@ -156,11 +156,11 @@ class CameraConsumer(AsyncWebsocketConsumer):
             await self._error("no_frame", "No frame has arrived yet to capture.")
             return
         try:
-            run = await sync_to_async(services.frame_capture_run, thread_sensitive=False)(
+            captured = await sync_to_async(services.frame_capture_run, thread_sensitive=False)(
                 data=frame, detector=self.detector
             )
             saved = await database_sync_to_async(services.frame_capture_save)(
-                owner=self.user, run=run, name=name
+                owner=self.user, frame=captured, name=name
             )
         except ImageError as exc:
             await self._error(exc.code, exc.message)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from accounts.models import User
 from analysis import services as analysis_services
-from archive.models import Analysis
-from archive.services import analysis_save
+from archive.models import SavedAnalysis
+from archive.services import analysis_pictures, analysis_save
 
 # A live frame is scored through fewer passes than an upload, so that the overlay keeps up;
 # a capture uses the full default.
@@ -35,17 +36,32 @@ def frame_analyse(
     }
 
 
-def frame_capture_run(*, data: bytes, detector: str = "auto") -> analysis_services.Analysis:
-    """Analyse a frame fully, as an upload would be (CPU work: run it in a worker thread)."""
-    return analysis_services.analysis_run(
+@dataclass(frozen=True)
+class CapturedFrame:
+    run: analysis_services.AnalysisRun
+    pictures: dict[str, bytes]
+
+
+def frame_capture_run(*, data: bytes, detector: str = "auto") -> CapturedFrame:
+    """Analyse a frame fully, as an upload would be, and draw its pictures: all the CPU work
+    of a capture, for a worker thread."""
+    run = analysis_services.analysis_run(
         data=data,
         detector=detector,
         passes=CAPTURE_PASSES,
         annotated=False,
         max_pixels=MAX_FRAME_PIXELS,
     )
+    return CapturedFrame(run=run, pictures=analysis_pictures(run=run))
 
 
-def frame_capture_save(*, owner: User, run: analysis_services.Analysis, name: str) -> Analysis:
-    """Save a captured frame's analysis to ``owner``'s archive, marked as from the camera."""
-    return analysis_save(owner=owner, run=run, name=name, source=Analysis.Source.CAMERA)
+def frame_capture_save(*, owner: User, frame: CapturedFrame, name: str) -> SavedAnalysis:
+    """Save a captured frame's analysis to ``owner``'s archive, marked as from the camera
+    (database and storage work only)."""
+    return analysis_save(
+        owner=owner,
+        run=frame.run,
+        name=name,
+        source=SavedAnalysis.Source.CAMERA,
+        pictures=frame.pictures,
+    )

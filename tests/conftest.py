@@ -14,8 +14,8 @@ from accounts.models import User
 from analysis.ml.images import decode_image
 from analysis.ml.pipeline import analyse
 from analysis.ml.types import Box
-from analysis.services import Analysis as AnalysisRun
-from archive.models import Analysis
+from analysis.services import AnalysisRun
+from archive.models import SavedAnalysis
 from archive.services import analysis_save
 from tests.analysis.fakes import FakeClassifier, FakeDetector
 from tests.factories import UserFactory
@@ -101,10 +101,10 @@ def make_run(testdata: Path) -> Callable[..., AnalysisRun]:
 
 
 @pytest.fixture
-def save_for(make_run: Callable[..., AnalysisRun]) -> Callable[..., Analysis]:
+def save_for(make_run: Callable[..., AnalysisRun]) -> Callable[..., SavedAnalysis]:
     def save(
         owner: User, name: str = "", emotions: dict[str, float] | None = None, **kwargs: object
-    ) -> Analysis:
+    ) -> SavedAnalysis:
         return analysis_save(owner=owner, run=make_run(emotions), name=name, **kwargs)  # type: ignore[arg-type]
 
     return save

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis import services
-from analysis.ml.models import DETECTORS
+from analysis.ml.loaders import DETECTORS
 from analysis.ml.tta import MAX_PASSES
 from archive.services import analysis_save
 

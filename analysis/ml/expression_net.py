@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analysis.ml.emotion import predict_in_chunks, set_tensorflow_threads
+from analysis.ml.tf_runtime import predict_in_chunks, set_tensorflow_threads
 from analysis.ml.types import EMOTIONS
 from analysis.ml.weights import faceapi_expression_model
 

@@ -17,13 +17,13 @@ from analysis.ml.ensemble import Ensemble, Source
 from analysis.ml.images import ImageError
 from analysis.ml.types import (
     EMOTIONS,
-    AnalysisResult,
     DetectedFace,
     EmotionClassifier,
     EmotionScores,
     Enhancer,
     FaceDetector,
     FaceResult,
+    ImageResult,
     RGBImage,
 )
 
@@ -54,7 +54,7 @@ def analyse(
     passes: int = 10,
     select: Sequence[int] | None = None,
     enhancer: Enhancer | None = None,
-) -> AnalysisResult:
+) -> ImageResult:
     """Detect and score the faces of ``image``, enlarging each one first with ``enhancer``.
 
     ``classifier`` is one emotion classifier or an ensemble of them.
@@ -107,7 +107,7 @@ def analyse(
         )
     elif any(face.how == "framed" for face in analysed):
         notes.append("The face fills the picture; it was found after framing the picture.")
-    return AnalysisResult(
+    return ImageResult(
         width=int(image.shape[1]),
         height=int(image.shape[0]),
         detector=detector.name,

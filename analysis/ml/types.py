@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Protocol
 
 import numpy as np
@@ -113,15 +114,24 @@ class FaceResult:
 
 
 @dataclass(frozen=True)
-class AnalysisResult:
+class ImageResult:
     width: int
     height: int
     detector: str
     passes: int
     faces: tuple[FaceResult, ...]
     notes: tuple[str, ...] = ()
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    models: dict[str, str] = field(default_factory=dict)
+    # Read-only views: the result is frozen, its mappings too.
+    timings_ms: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    models: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timings_ms", MappingProxyType(dict(self.timings_ms)))
+        object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
+
+    def with_timing(self, name: str, millis: float) -> ImageResult:
+        """A copy with one more timing (the result itself stays as it was built)."""
+        return replace(self, timings_ms={**self.timings_ms, name: millis})
 
 
 class FaceDetector(Protocol):

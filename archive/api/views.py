@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from analysis.ml.types import EMOTIONS
 from archive import exports, selectors, services
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from archive.views import EXPORT_FORMATS, IMAGE_KINDS, export_response, image_response
 
 
@@ -27,7 +27,7 @@ def _owner(request: Request) -> User:
     return user
 
 
-def _with_links(request: Request, analysis: Analysis) -> dict[str, Any]:
+def _with_links(request: Request, analysis: SavedAnalysis) -> dict[str, Any]:
     body = exports.analysis_to_dict(analysis)
     body["images"] = {
         kind: request.build_absolute_uri(reverse("api:analysis-image", args=[analysis.pk, kind]))

@@ -15,7 +15,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, User
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from tests.conftest import login_verified
 from tests.factories import DEFAULT_PASSWORD
 
@@ -189,7 +189,7 @@ def test_a_signed_in_user_who_is_not_staff_gets_a_403_from_the_admin(alice_clien
 
 @pytest.mark.django_db(transaction=True)
 def test_deleting_the_account_needs_the_password_and_removes_everything(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     alice_client.post("/accounts/avatar/upload/", {"avatar": _jpeg((64, 64))})
     alice.refresh_from_db()
@@ -202,6 +202,6 @@ def test_deleting_the_account_needs_the_password_and_removes_everything(
     alice_client.post("/accounts/delete/", {"password": DEFAULT_PASSWORD})
     assert not User.objects.filter(pk=alice.pk).exists()
     assert not storage.exists(avatar)
-    assert not Analysis.objects.filter(owner_id=alice.pk).exists()
+    assert not SavedAnalysis.objects.filter(owner_id=alice.pk).exists()
     assert not storage.exists(saved.original.name)
     assert alice_client.get("/analyze/")["Location"].startswith("/accounts/login/")

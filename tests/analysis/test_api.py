@@ -8,7 +8,7 @@ from django.conf import LazySettings
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from analysis.ml import models as ml_models
+from analysis.ml import loaders as ml_models
 from analysis.ml.types import Box
 from tests.analysis.fakes import FakeClassifier, FakeDetector
 

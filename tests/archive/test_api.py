@@ -12,9 +12,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from analysis.ml import models as ml_models
+from analysis.ml import loaders as ml_models
 from analysis.ml.types import Box
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from tests.analysis.fakes import FakeClassifier, FakeDetector
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,7 +40,7 @@ def test_analyze_can_save_to_the_archive(
             {"image": image, "save": "true", "name": "Astronaut 🚀"},
             format="multipart",
         ).json()
-    saved = Analysis.objects.get(pk=body["analysis_id"])
+    saved = SavedAnalysis.objects.get(pk=body["analysis_id"])
     assert saved.owner == alice
     assert saved.name == "Astronaut 🚀"
     assert saved.annotated
@@ -50,11 +50,11 @@ def test_analyze_can_save_to_the_archive(
             {"image": image, "save": "true", "keep_image": "false"},
             format="multipart",
         ).json()
-    assert not Analysis.objects.get(pk=body["analysis_id"]).original
+    assert not SavedAnalysis.objects.get(pk=body["analysis_id"]).original
 
 
 def test_list_is_paginated_newest_first_and_filterable(
-    api: APIClient, alice: User, bob: User, save_for: Callable[..., Analysis]
+    api: APIClient, alice: User, bob: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     for i in range(3):
         save_for(alice, f"mine {i}")
@@ -70,7 +70,7 @@ def test_list_is_paginated_newest_first_and_filterable(
 
 
 def test_get_patch_delete_one(
-    api: APIClient, alice: User, save_for: Callable[..., Analysis]
+    api: APIClient, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     saved = save_for(alice, "before")
     url = f"/api/v1/analyses/{saved.pk}"
@@ -84,7 +84,7 @@ def test_get_patch_delete_one(
 
 
 def test_another_users_analysis_answers_404(
-    api: APIClient, bob: User, save_for: Callable[..., Analysis]
+    api: APIClient, bob: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     theirs = save_for(bob, "bob's")
     url = f"/api/v1/analyses/{theirs.pk}"
@@ -97,7 +97,7 @@ def test_another_users_analysis_answers_404(
     # An export of another user's ids is an empty export, not an error and not their data.
     assert exported.status_code == 200
     assert json.loads(_body(exported)) == {"analyses": []}
-    assert Analysis.objects.filter(pk=theirs.pk, name="bob's").exists()
+    assert SavedAnalysis.objects.filter(pk=theirs.pk, name="bob's").exists()
 
 
 def _body(response: Any) -> bytes:
@@ -106,7 +106,9 @@ def _body(response: Any) -> bytes:
     return bytes(response.content)
 
 
-def test_export_formats(api: APIClient, alice: User, save_for: Callable[..., Analysis]) -> None:
+def test_export_formats(
+    api: APIClient, alice: User, save_for: Callable[..., SavedAnalysis]
+) -> None:
     saved = save_for(alice, "one")
     save_for(alice, "other")
     rows = list(
@@ -139,7 +141,7 @@ def test_export_formats(api: APIClient, alice: User, save_for: Callable[..., Ana
     assert api.get("/api/v1/analyses/export/xls").status_code == 400
 
 
-def test_anonymous_clients_get_nothing(save_for: Callable[..., Analysis], alice: User) -> None:
+def test_anonymous_clients_get_nothing(save_for: Callable[..., SavedAnalysis], alice: User) -> None:
     saved = save_for(alice)
     for url in (
         "/api/v1/analyses",

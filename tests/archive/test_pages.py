@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from tests.conftest import SAD, login_verified
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +29,7 @@ def _content(response) -> bytes:  # type: ignore[no-untyped-def]
 
 
 def test_the_grid_lists_newest_first_with_thumbnails(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     first = save_for(alice, "first")
     second = save_for(alice, "second")
@@ -40,7 +40,7 @@ def test_the_grid_lists_newest_first_with_thumbnails(
 
 
 def test_search_filter_and_pagination(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     save_for(alice, "Beach day")
     save_for(alice, "Office party", emotions=SAD)
@@ -59,7 +59,7 @@ def test_search_filter_and_pagination(
 
 
 def test_rename_in_place_and_delete_with_confirmation(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     saved = save_for(alice, "old name")
     alice_client.post(f"/archive/{saved.pk}/", {"name": "New name 🎈"})
@@ -71,24 +71,24 @@ def test_rename_in_place_and_delete_with_confirmation(
     )
     confirm = alice_client.get(f"/archive/{saved.pk}/delete/")
     assert "Delete 1 analysis?" in confirm.content.decode()
-    assert Analysis.objects.filter(pk=saved.pk).exists()
+    assert SavedAnalysis.objects.filter(pk=saved.pk).exists()
     alice_client.post(f"/archive/{saved.pk}/delete/")
-    assert not Analysis.objects.filter(pk=saved.pk).exists()
+    assert not SavedAnalysis.objects.filter(pk=saved.pk).exists()
 
 
 def test_several_can_be_deleted_at_once(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     items = [save_for(alice, f"item {i}") for i in range(3)]
     ids = [str(items[0].pk), str(items[1].pk)]
     confirm = alice_client.post("/archive/bulk/", {"ids": ids, "action": "delete"})
     assert "Delete 2 analyses?" in confirm.content.decode()
     alice_client.post("/archive/bulk/", {"ids": ids, "action": "delete-confirmed"})
-    assert list(Analysis.objects.values_list("name", flat=True)) == ["item 2"]
+    assert list(SavedAnalysis.objects.values_list("name", flat=True)) == ["item 2"]
 
 
 def test_exports_as_csv_json_and_zip(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     a = save_for(alice, "Ünïcode 😀")
     save_for(alice, "other", keep_image=False)
@@ -118,7 +118,7 @@ def test_exports_as_csv_json_and_zip(
 
 
 def test_the_statistics_count_the_dominant_emotions(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     save_for(alice)
     save_for(alice, emotions=SAD)
@@ -131,7 +131,7 @@ def test_the_statistics_count_the_dominant_emotions(
 
 
 def test_another_users_analysis_is_a_404_everywhere(
-    alice_client: Client, alice: User, bob: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, bob: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     theirs = save_for(bob, "bob's secret")
     for url in (
@@ -162,14 +162,14 @@ def test_another_users_analysis_is_a_404_everywhere(
 
 
 def test_odd_ids_and_filters_never_cause_a_server_error(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     save_for(alice, "Beach")
     save_for(alice, "Office")
     for ids in (["²"], ["9" * 30], ["-1"], ["abc"]):
         response = alice_client.post("/archive/bulk/", {"ids": ids, "action": "delete"})
         assert response.status_code == 302
-    assert Analysis.objects.count() == 2
+    assert SavedAnalysis.objects.count() == 2
     # A mistyped date is reported and the other filters still apply.
     page = alice_client.get("/archive/?q=beach&date_from=not-a-date")
     assert page.status_code == 200
@@ -179,7 +179,7 @@ def test_odd_ids_and_filters_never_cause_a_server_error(
 
 
 def test_csv_cells_that_look_like_formulas_are_neutralised(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     save_for(alice, '=HYPERLINK("http://evil.example")')
     text = _content(alice_client.get("/archive/export/csv/")).decode("utf-8-sig")
@@ -188,7 +188,7 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(
 
 
 def test_a_picture_missing_from_storage_is_a_404_not_an_error(
-    alice_client: Client, alice: User, save_for: Callable[..., Analysis]
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     saved = save_for(alice, "lost file")
     saved.annotated.storage.delete(saved.annotated.name)

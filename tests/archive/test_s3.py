@@ -13,7 +13,7 @@ from django.test import Client
 from moto.server import ThreadedMotoServer
 
 from accounts.models import User
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from archive.services import analyses_delete
 from tests.conftest import login_verified
 
@@ -62,7 +62,7 @@ def _keys(client: Any) -> set[str]:
 
 
 def test_saved_pictures_go_to_the_bucket_are_served_to_the_owner_and_deleted(
-    s3_bucket: Any, alice: User, bob: User, client: Client, save_for: Callable[..., Analysis]
+    s3_bucket: Any, alice: User, bob: User, client: Client, save_for: Callable[..., SavedAnalysis]
 ) -> None:
     saved = save_for(alice, "in the cloud")
     assert _keys(s3_bucket) == {saved.original.name, saved.annotated.name, saved.thumbnail.name}

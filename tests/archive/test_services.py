@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import User
-from analysis.services import Analysis as AnalysisRun
-from archive.models import Analysis, Face
+from analysis.services import AnalysisRun
+from archive.models import Face, SavedAnalysis
 from archive.services import analyses_delete, analysis_save
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def _stored_files(root: Path) -> list[Path]:
 
 
 def test_a_save_keeps_rows_and_three_pictures(
-    save_for: Callable[..., Analysis], alice: User
+    save_for: Callable[..., SavedAnalysis], alice: User
 ) -> None:
     saved = save_for(alice, "Team photo")
     assert saved.face_count == 2
@@ -36,7 +36,7 @@ def test_a_save_keeps_rows_and_three_pictures(
 
 
 def test_only_the_scores_are_kept_when_asked(
-    save_for: Callable[..., Analysis], alice: User, settings
+    save_for: Callable[..., SavedAnalysis], alice: User, settings
 ) -> None:  # type: ignore[no-untyped-def]
     saved = save_for(alice, keep_image=False)
     assert not saved.original
@@ -46,9 +46,9 @@ def test_only_the_scores_are_kept_when_asked(
     assert _stored_files(Path(settings.MEDIA_ROOT)) == []
 
 
-def test_names_keep_any_unicode(save_for: Callable[..., Analysis], alice: User) -> None:
+def test_names_keep_any_unicode(save_for: Callable[..., SavedAnalysis], alice: User) -> None:
     saved = save_for(alice, "Fête 🎉 家族 — ünïcödé")
-    assert Analysis.objects.get(pk=saved.pk).name == "Fête 🎉 家族 — ünïcödé"
+    assert SavedAnalysis.objects.get(pk=saved.pk).name == "Fête 🎉 家族 — ünïcödé"
 
 
 def test_a_failed_file_write_leaves_no_rows_and_no_files(
@@ -69,7 +69,7 @@ def test_a_failed_file_write_leaves_no_rows_and_no_files(
     monkeypatch.setattr(FileSystemStorage, "save", failing_save)
     with pytest.raises(OSError, match="disk full"):
         analysis_save(owner=alice, run=make_run(), name="doomed")
-    assert not Analysis.objects.exists()
+    assert not SavedAnalysis.objects.exists()
     assert _stored_files(Path(settings.MEDIA_ROOT)) == []
 
 
@@ -85,16 +85,18 @@ def test_a_failed_database_write_leaves_no_files(
     monkeypatch.setattr(Face.objects, "bulk_create", broken_bulk_create)
     with pytest.raises(RuntimeError):
         analysis_save(owner=alice, run=make_run(), name="doomed")
-    assert not Analysis.objects.exists()
+    assert not SavedAnalysis.objects.exists()
     assert _stored_files(Path(settings.MEDIA_ROOT)) == []
 
 
 @pytest.mark.django_db(transaction=True)
-def test_delete_removes_the_files(save_for: Callable[..., Analysis], alice: User, settings) -> None:  # type: ignore[no-untyped-def]
+def test_delete_removes_the_files(
+    save_for: Callable[..., SavedAnalysis], alice: User, settings
+) -> None:  # type: ignore[no-untyped-def]
     saved = save_for(alice)
     kept = save_for(alice)
     analyses_delete(analyses=[saved])
-    assert not Analysis.objects.filter(pk=saved.pk).exists()
+    assert not SavedAnalysis.objects.filter(pk=saved.pk).exists()
     assert not Face.objects.filter(analysis_id=saved.pk).exists()
     remaining = {
         str(p.relative_to(settings.MEDIA_ROOT)) for p in _stored_files(Path(settings.MEDIA_ROOT))
@@ -104,15 +106,15 @@ def test_delete_removes_the_files(save_for: Callable[..., Analysis], alice: User
 
 @pytest.mark.django_db(transaction=True)
 def test_the_retention_command_deletes_old_analyses_and_their_files(
-    save_for: Callable[..., Analysis],
+    save_for: Callable[..., SavedAnalysis],
     alice: User,
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
     old = save_for(alice, "old")
     new = save_for(alice, "new")
-    Analysis.objects.filter(pk=old.pk).update(created=timezone.now() - dt.timedelta(days=40))
+    SavedAnalysis.objects.filter(pk=old.pk).update(created=timezone.now() - dt.timedelta(days=40))
     settings.ARCHIVE_RETENTION_DAYS = 30
     call_command("archive_purge")
-    assert list(Analysis.objects.values_list("name", flat=True)) == ["new"]
+    assert list(SavedAnalysis.objects.values_list("name", flat=True)) == ["new"]
     assert not default_storage.exists(old.original.name)
     assert default_storage.exists(new.original.name)

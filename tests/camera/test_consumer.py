@@ -15,9 +15,9 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.services import api_token_create
-from analysis.ml import models as ml_models
+from analysis.ml import loaders as ml_models
 from analysis.ml.types import Box
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from fersite.asgi import application
 from tests.analysis.fakes import FakeClassifier, FakeDetector
 from tests.conftest import login_verified
@@ -180,7 +180,7 @@ async def test_capture_saves_the_latest_frame_to_the_archive(
     await communicator.send_to(text_data='{"type": "capture", "name": "Webcam 📷"}')
     saved = await communicator.receive_json_from(timeout=20)
     assert saved["type"] == "saved"
-    analysis = await sync_to_async(Analysis.objects.get)(pk=saved["analysis_id"])
+    analysis = await sync_to_async(SavedAnalysis.objects.get)(pk=saved["analysis_id"])
     assert analysis.name == "Webcam 📷"
     assert analysis.source == "camera"
     assert analysis.owner_id == alice.pk
@@ -202,7 +202,7 @@ async def test_capture_after_logout_closes_the_socket_and_saves_nothing(
     await communicator.send_to(text_data='{"type": "capture", "name": "after logout"}')
     closed = await communicator.receive_output(timeout=20)
     assert closed == {"type": "websocket.close", "code": 4401}
-    assert not await sync_to_async(Analysis.objects.exists)()
+    assert not await sync_to_async(SavedAnalysis.objects.exists)()
 
 
 async def test_capture_with_a_revoked_token_closes_the_socket(
@@ -220,7 +220,7 @@ async def test_capture_with_a_revoked_token_closes_the_socket(
     await sync_to_async(ApiToken.objects.all().delete)()
     await communicator.send_to(text_data='{"type": "capture"}')
     assert (await communicator.receive_output(timeout=20))["code"] == 4401
-    assert not await sync_to_async(Analysis.objects.exists)()
+    assert not await sync_to_async(SavedAnalysis.objects.exists)()
 
 
 async def test_an_api_client_without_an_origin_connects_with_its_token(

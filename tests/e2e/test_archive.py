@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ml, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ def test_save_find_rename_export_and_delete(
     *,
     tmp_path: Path,
     alice: Any,
-    save_for: Callable[..., Analysis],
+    save_for: Callable[..., SavedAnalysis],
 ) -> None:
     page = signed_in_page
     # Another analysis in the archive, so that the search has something to leave out.
@@ -37,7 +37,7 @@ def test_save_find_rename_export_and_delete(
     page.get_by_role("button", name="Save", exact=True).click()
     saved_link = page.locator("#save-status a")
     saved_link.wait_for(timeout=60_000)
-    assert Analysis.objects.exclude(pk=other.pk).get().name == "Red carpet 🎬"
+    assert SavedAnalysis.objects.exclude(pk=other.pk).get().name == "Red carpet 🎬"
 
     # Find it by searching the archive: only the match is listed once the filtered page is in.
     page.goto(base + "/archive/")
@@ -80,4 +80,4 @@ def test_save_find_rename_export_and_delete(
     page.get_by_role("button", name="Delete", exact=True).click()
     page.locator(".message-success").wait_for()
     assert page.locator(".archive-item").count() == 0
-    assert not Analysis.objects.exists()
+    assert not SavedAnalysis.objects.exists()

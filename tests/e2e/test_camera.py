@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analysis.ml.images import decode_image
-from archive.models import Analysis
+from archive.models import SavedAnalysis
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import launch, sign_in
 
@@ -68,7 +68,7 @@ def test_the_live_camera_shows_the_face_and_captures_it(
     page.fill("#capture-name", "Astronaut live")
     page.get_by_role("button", name="Capture").click()
     page.locator("#capture-status a").wait_for(timeout=60_000)
-    saved = Analysis.objects.get()
+    saved = SavedAnalysis.objects.get()
     assert saved.name == "Astronaut live"
     assert saved.source == "camera"
     assert saved.dominant_emotion == "happy"

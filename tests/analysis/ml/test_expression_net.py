@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 
 from accounts.models import User
-from analysis.ml import models
+from analysis.ml import loaders
 from analysis.ml.expression_net import MANIFEST, WEIGHTS_SHA256, load_weights
 from analysis.ml.images import decode_image
 from analysis.ml.pipeline import analyse
@@ -107,8 +107,8 @@ def test_each_emotion_model_finds_the_smile(testdata: Path, model: str) -> None:
     image = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
     result = analyse(
         image,
-        detector=models.detector("auto"),
-        classifier=models.emotion_classifier(model, models_dir=settings.ML_MODELS_DIR),
+        detector=loaders.detector("auto"),
+        classifier=loaders.emotion_classifier(model, models_dir=settings.ML_MODELS_DIR),
         passes=4,
     )
     assert result.faces[0].emotions.dominant == "happy"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from analysis.ml import alignment, tta
-from analysis.ml.emotion import balance
 from analysis.ml.enhance import face_moved, face_region
 from analysis.ml.ensemble import Ensemble
+from analysis.ml.mini_xception import balance
 from analysis.ml.pipeline import analyse, summarise
 from analysis.ml.types import EMOTIONS, Box, DetectedFace, Landmarks
 from tests.analysis.fakes import FakeClassifier, FakeDetector

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from analysis.ml import models
+from analysis.ml import loaders
 from analysis.ml.images import decode_image
 from analysis.ml.pipeline import analyse, detect
 
@@ -22,7 +22,7 @@ def _pixels(path: Path):  # type: ignore[no-untyped-def]
 
 def test_the_face_counts_of_the_scenes(testdata: Path) -> None:
     expected = json.loads((testdata / "expected.json").read_text())
-    detector = models.detector("auto")
+    detector = loaders.detector("auto")
     counted = {
         name: len(detect(_pixels(testdata / name), detector))
         for name, value in expected.items()
@@ -36,11 +36,11 @@ def test_the_face_counts_of_the_scenes(testdata: Path) -> None:
 def test_no_false_faces_on_pictures_without_people(
     testdata: Path, name: str, detector: str
 ) -> None:
-    assert detect(_pixels(testdata / "scenes" / name), models.detector(detector)) == []
+    assert detect(_pixels(testdata / "scenes" / name), loaders.detector(detector)) == []
 
 
 def test_the_exif_rotated_photo_gives_the_same_box_as_the_upright_one(testdata: Path) -> None:
-    detector = models.detector("auto")
+    detector = loaders.detector("auto")
     upright = detect(_pixels(testdata / "scenes" / "single_large.jpg"), detector)
     rotated = detect(_pixels(testdata / "scenes" / "single_exif_rotated.jpg"), detector)
     assert len(upright) == len(rotated) == 1
@@ -51,7 +51,7 @@ def test_nearly_every_tightly_cropped_face_is_found(testdata: Path) -> None:
     folder = testdata / "faces"
     with (folder / "labels.csv").open(newline="") as handle:
         files = [row["file"] for row in csv.DictReader(handle)]
-    detector = models.detector("auto")
+    detector = loaders.detector("auto")
     found = sum(bool(detect(_pixels(folder / name), detector)) for name in files)
     assert found / len(files) >= 0.99
 
@@ -59,8 +59,8 @@ def test_nearly_every_tightly_cropped_face_is_found(testdata: Path) -> None:
 def test_a_smiling_face_is_happy_with_probabilities_that_sum_to_one(testdata: Path) -> None:
     result = analyse(
         _pixels(testdata / "scenes" / "astronaut.png"),
-        detector=models.detector("auto"),
-        classifier=models.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
+        detector=loaders.detector("auto"),
+        classifier=loaders.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
         passes=10,
     )
     assert len(result.faces) == 1
@@ -77,8 +77,8 @@ def test_a_smiling_face_is_happy_with_probabilities_that_sum_to_one(testdata: Pa
 def test_both_faces_of_the_couple_are_scored_left_to_right(testdata: Path) -> None:
     result = analyse(
         _pixels(testdata / "scenes" / "couple.jpg"),
-        detector=models.detector("mtcnn"),
-        classifier=models.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
+        detector=loaders.detector("mtcnn"),
+        classifier=loaders.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
         passes=4,
     )
     boxes = [face.face.box for face in result.faces]
@@ -101,7 +101,7 @@ def test_every_face_of_a_group_of_seven_is_found(testdata: Path) -> None:
     for i, portrait in enumerate(portraits):
         top, left = 40 + (i % 2) * 200, 20 + i * 230
         group[top : top + 220, left : left + 220] = cv2.resize(portrait, (220, 220))
-    faces = detect(group, models.detector("auto"))
+    faces = detect(group, loaders.detector("auto"))
     assert len(faces) == 7
     assert [face.box.x // 230 for face in faces] == list(range(7))
 

