@@ -17,18 +17,20 @@ def _login(credentials: dict[str, Any]) -> str:
 
 class AccountAdapter(DefaultAccountAdapter):
     """allauth's own limit on failed logins (five, then five minutes for everyone, the owner
-    included) is replaced by accounts.throttle's per-client and per-account backoff."""
+    included) is replaced by accounts.throttle's backoff."""
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
-        wait = PASSWORDS.wait(request, _login(credentials))
-        if wait:
-            raise forms.ValidationError(wait_message(wait))
+        # The check happens in authenticate(), which holds the attempt's turn.
+        pass
 
     def authenticate(self, request: HttpRequest, **credentials: Any) -> Any:
-        user = super().authenticate(request, **credentials)
-        if user is not None:
-            PASSWORDS.succeeded(_login(credentials))
-        return user
-
-    def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
-        PASSWORDS.failed(request, _login(credentials))
+        login = _login(credentials)
+        with PASSWORDS.attempt(request, login) as wait:
+            if wait:
+                raise forms.ValidationError(wait_message(wait))
+            user = super().authenticate(request, **credentials)
+            if user is None:
+                PASSWORDS.failed(request, login)
+            else:
+                PASSWORDS.succeeded(request, login)
+            return user

@@ -82,7 +82,8 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
         return users.annotate(_email_verified=Exists(verified), _app=Exists(apps))
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
-        # Through the service, so that the user's pictures leave storage with the rows.
+        # Through the service, so that the avatar leaves storage with the row (the archive's
+        # admin extends this to the user's saved pictures).
         user_delete(user=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

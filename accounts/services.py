@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import secrets
 import smtplib
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -20,10 +17,9 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from PIL import Image
 
+from accounts.avatars import avatar_png
 from accounts.models import ApiToken, User
-from analysis.ml.images import decode_image
 
 logger = logging.getLogger(__name__)
 
@@ -32,23 +28,15 @@ BACKUP_CODE_COUNT = 10
 
 
 def user_avatar_set(*, user: User, data: bytes) -> None:
-    """Store ``data`` (any image the analysis decoder accepts) as the user's square avatar.
+    """Store ``data`` (a JPEG, PNG, WebP or BMP picture) as the user's square avatar.
 
-    Raises analysis.ml.images.ImageError for bytes that are not a usable image.
+    Raises accounts.avatars.AvatarError for bytes that are not a usable picture.
     """
-    pixels = decode_image(
+    png = avatar_png(
         data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.IMAGE_MAX_PIXELS
-    ).pixels
-    height, width = pixels.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = pixels[top : top + side, left : left + side]
-    interpolation = cv2.INTER_AREA if side > AVATAR_SIZE else cv2.INTER_CUBIC
-    thumbnail = cv2.resize(square, (AVATAR_SIZE, AVATAR_SIZE), interpolation=interpolation)
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(thumbnail)).save(buffer, format="PNG", optimize=True)
+    )
     old = user.avatar.name if user.avatar else None
-    user.avatar.save("avatar.png", ContentFile(buffer.getvalue()), save=True)
+    user.avatar.save("avatar.png", ContentFile(png), save=True)
     if old and old != user.avatar.name:
         user.avatar.storage.delete(old)
 
@@ -59,14 +47,11 @@ def user_avatar_remove(*, user: User) -> None:
 
 
 def user_delete(*, user: User) -> None:
-    """Delete the account and everything that belongs to it: analyses with their pictures,
-    the avatar, devices and tokens. Files go once the rows are gone for good."""
-    from archive.services import analyses_delete
-
+    """Delete the account with what this app keeps of it: the avatar, devices and tokens.
+    Apps above this one delete their own data first (archive.services.account_delete)."""
     avatar = user.avatar.name if user.avatar else None
     storage = user.avatar.storage
     with transaction.atomic():
-        analyses_delete(analyses=user.analyses.all())
         user.delete()
         if avatar:
             transaction.on_commit(lambda: storage.delete(avatar))
@@ -119,7 +104,9 @@ def user_credentials_changed(*, user_id: int) -> int:
     Returns how many tokens were revoked.
     """
     revoked, _ = ApiToken.objects.filter(user_id=user_id).delete()
-    transaction.on_commit(lambda: user_sockets_close(user_id=user_id))
+    # robust: the change is stored; a channel layer that is down must not turn it into an
+    # error page (the sockets then close at their next check, within seconds).
+    transaction.on_commit(lambda: user_sockets_close(user_id=user_id), robust=True)
     return revoked
 
 

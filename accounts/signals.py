@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from allauth.account.signals import email_confirmed
+from allauth.account.signals import email_confirmed, password_reset
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import pre_save
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import User
+from accounts.throttle import PASSWORDS
 
 _JUST_CONFIRMED = "_accounts_email_just_confirmed"
+_NEW_CREDENTIALS = "_accounts_new_credentials"
 
 
 @receiver(email_confirmed)
@@ -34,17 +36,30 @@ def verify_session_confirmed_by_email_code(
 
 
 @receiver(pre_save, sender=User)
-def revoke_on_new_credentials(sender: Any, instance: User, **kwargs: Any) -> None:
-    # Every way of changing a password or an address (the account pages, a reset link, the
+def note_new_credentials(sender: Any, instance: User, **kwargs: Any) -> None:
+    # Every way of setting a password or an address (the account pages, a reset link, the
     # admin, the shell) ends in saving the user, so the check lives here rather than in each
-    # flow. A save that names its fields (a login's last_login) cannot have changed them.
+    # flow. set_password() leaves the new raw password in _password until the save; a hash
+    # that Django merely upgrades at login (more iterations) does not, and must not count.
     update_fields = kwargs.get("update_fields")
-    if instance.pk is None or (
-        update_fields is not None and not {"password", "email"} & set(update_fields)
-    ):
+    if instance.pk is None:
         return
-    stored = User.objects.filter(pk=instance.pk).values("password", "email").first()
-    if stored is None:
-        return
-    if stored["password"] != instance.password or stored["email"] != instance.email:
+    changed = getattr(instance, "_password", None) is not None
+    if not changed and (update_fields is None or "email" in update_fields):
+        stored = User.objects.filter(pk=instance.pk).values_list("email", flat=True).first()
+        changed = stored is not None and stored != instance.email
+    setattr(instance, _NEW_CREDENTIALS, changed)
+
+
+@receiver(post_save, sender=User)
+def revoke_on_new_credentials(sender: Any, instance: User, created: bool, **kwargs: Any) -> None:
+    # After the save, so that a save that fails revokes nothing.
+    if not created and getattr(instance, _NEW_CREDENTIALS, False):
+        setattr(instance, _NEW_CREDENTIALS, False)
         services.user_credentials_changed(user_id=instance.pk)
+
+
+@receiver(password_reset)
+def forget_failed_logins(sender: Any, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    # The reset link proved the mailbox: earlier wrong passwords no longer delay the owner.
+    PASSWORDS.forget_account(request, user.email)

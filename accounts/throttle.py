@@ -3,10 +3,17 @@
 A fixed lock (five failures, then five minutes for everyone) stops an attacker, but it also
 stops the owner who mistyped, and lets anyone lock any account. Here the first few failures
 cost nothing, then each further failure doubles a short wait, up to a cap; the right answer
-after the wait is accepted. Failures are counted per client (its address) and per account,
-so one client cannot try many accounts and many clients cannot try one account quickly; a
-success clears the account's count, never the client's (an attacker with an account of their
-own must not be able to reset their count by signing into it).
+after the wait is accepted. Failures are counted three ways:
+
+- per account and client: the owner mistyping, or one attacker on one account;
+- per account from anywhere, with a much higher threshold: guesses spread over many
+  addresses; only such an attack can delay the owner, and only past that threshold;
+- per client, across accounts: one address trying many accounts.
+
+A success clears the account's counts (never the client's: an attacker with an account of
+their own must not reset their count by signing into it); a password reset clears the
+account's too. One attempt per account and per client is heard at a time, so a burst of
+parallel requests cannot slip several guesses through between two counts.
 
 Counts live in the cache: with Redis (REDIS_URL) they hold across server processes.
 """
@@ -15,6 +22,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -62,34 +71,78 @@ class Backoff:
 
 @dataclass(frozen=True)
 class Guard:
-    """One kind of attempt, counted per account and per client."""
+    """One kind of attempt (passwords, codes), counted per account and client, per account,
+    and per client."""
 
+    name: str
+    per_account_client: Backoff
     per_account: Backoff
     per_client: Backoff
+    # How long an attempt may hold its turn, at most (a crashed request frees it then).
+    turn_seconds: int = 30
 
-    def wait(self, request: HttpRequest, account: str | int) -> int:
-        """Whole seconds before this client may try this account again (0: now)."""
-        longest = max(
-            self.per_account.wait(_account(account)), self.per_client.wait(_client(request))
-        )
-        return math.ceil(longest)
+    def _scopes(self, request: HttpRequest, account: str | int) -> list[tuple[Backoff, str]]:
+        client, owner = _client(request), _account(account)
+        return [
+            (self.per_account_client, f"{owner}:{client}"),
+            (self.per_account, owner),
+            (self.per_client, client),
+        ]
+
+    @contextmanager
+    def attempt(self, request: HttpRequest, account: str | int) -> Iterator[int]:
+        """Hold this account's and this client's turn while one attempt is checked; yields
+        the seconds to wait (0: go ahead, then call failed() or succeeded())."""
+        turns = [
+            f"backoff:{self.name}:turn:{_account(account)}",
+            f"backoff:{self.name}:turn:{_client(request)}",
+        ]
+        taken = [key for key in turns if cache.add(key, 1, self.turn_seconds)]
+        try:
+            if len(taken) < len(turns):
+                yield 1  # another attempt for this account or client is being checked
+                return
+            wait = max(backoff.wait(scope) for backoff, scope in self._scopes(request, account))
+            yield math.ceil(wait)
+        finally:
+            cache.delete_many(taken)
 
     def failed(self, request: HttpRequest, account: str | int) -> None:
-        self.per_account.failed(_account(account))
-        self.per_client.failed(_client(request))
+        for backoff, scope in self._scopes(request, account):
+            backoff.failed(scope)
 
-    def succeeded(self, account: str | int) -> None:
-        self.per_account.succeeded(_account(account))
+    def succeeded(self, request: HttpRequest, account: str | int) -> None:
+        for backoff, scope in self._scopes(request, account)[:2]:
+            backoff.succeeded(scope)
+
+    def forget_account(self, request: HttpRequest, account: str | int) -> None:
+        """Clear the account's counts (after a password reset, which proved the mailbox)."""
+        for backoff, scope in self._scopes(request, account)[:2]:
+            backoff.succeeded(scope)
 
 
 # A person mistypes a password a few times; an office behind one address has many people.
-PASSWORDS = Guard(Backoff("password-account", free=5), Backoff("password-client", free=20))
+PASSWORDS = Guard(
+    "password",
+    per_account_client=Backoff("password-account-client", free=5),
+    per_account=Backoff("password-account", free=50),
+    per_client=Backoff("password-client", free=20, cap=5 * 60),
+)
 # A code is six digits: fewer free tries, since each one is a guess at a small space.
-CODES = Guard(Backoff("code-account", free=3), Backoff("code-client", free=10))
+CODES = Guard(
+    "code",
+    per_account_client=Backoff("code-account-client", free=3),
+    per_account=Backoff("code-account", free=20),
+    per_client=Backoff("code-client", free=10, cap=5 * 60),
+)
 
 
 def _client(request: HttpRequest) -> str:
-    return f"client:{request.META.get('REMOTE_ADDR', '')}"
+    # allauth's reading of the client's address, which honours ALLAUTH_TRUSTED_PROXY_COUNT
+    # behind a proxy (where REMOTE_ADDR would be the proxy's, shared by everyone).
+    from allauth.account.adapter import get_adapter
+
+    return f"client:{get_adapter(request).get_client_ip(request)}"
 
 
 def _account(account: str | int) -> str:

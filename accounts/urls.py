@@ -15,5 +15,4 @@ urlpatterns = [
     path("avatar/remove/", views.avatar_remove, name="avatar_remove"),
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
-    path("delete/", views.account_delete, name="delete"),
 ]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,13 +15,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
+from accounts.avatars import AvatarError
+from accounts.files import private_file_response
 from accounts.forms import AvatarForm, CodeForm, PasswordConfirmForm, TokenCreateForm, UsernameForm
 from accounts.models import User
 from accounts.qr import qr_svg
 from accounts.throttle import CODES, wait_message
-from analysis.ml.images import ImageError
-from analysis.services import upload_read
-from fersite.files import private_file_response
 
 _SENT_KEY = "accounts_otp_code_sent"
 
@@ -54,16 +53,22 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         return redirect(f"{request.path}?next={quote(_safe_next(request))}")
     if request.method == "POST":
         form = CodeForm(request.POST)
-        wait = CODES.wait(request, user.pk)
-        if wait:
-            form.add_error("code", wait_message(wait))
-        elif form.is_valid():
-            if services.otp_code_verify(request=request, user=user, code=form.cleaned_data["code"]):
-                CODES.succeeded(user.pk)
+        if form.is_valid():
+            with CODES.attempt(request, user.pk) as wait:
+                if wait:
+                    form.add_error("code", wait_message(wait))
+                    verified = False
+                else:
+                    code = form.cleaned_data["code"]
+                    verified = services.otp_code_verify(request=request, user=user, code=code)
+                    if verified:
+                        CODES.succeeded(request, user.pk)
+                    else:
+                        CODES.failed(request, user.pk)
+                        form.add_error("code", "This code is wrong or has expired.")
+            if verified:
                 request.session.pop(_SENT_KEY, None)
                 return redirect(_safe_next(request))
-            CODES.failed(request, user.pk)
-            form.add_error("code", "This code is wrong or has expired.")
     elif not has_app and not request.session.get(_SENT_KEY):
         # The first visit sends the code by itself; later visits wait for "send again".
         sent, message = services.otp_code_send(user=user)
@@ -106,10 +111,13 @@ def avatar_upload(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose a picture to upload.")
         return redirect("accounts:profile")
     upload = form.cleaned_data["avatar"]
+    limit = settings.UPLOAD_MAX_BYTES
     try:
-        services.user_avatar_set(user=_user(request), data=upload_read(upload))
-    except ImageError as exc:
-        messages.error(request, f"That picture cannot be used: {exc.message}")
+        if upload.size is not None and upload.size > limit:
+            raise AvatarError(f"The file is over the limit of {limit / 1_048_576:.0f} MB.")
+        services.user_avatar_set(user=_user(request), data=upload.read(limit + 1))
+    except AvatarError as exc:
+        messages.error(request, f"That picture cannot be used: {exc}")
     else:
         messages.success(request, "Your picture was updated.")
     return redirect("accounts:profile")
@@ -213,17 +221,3 @@ def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         raise Http404("No such token")
     messages.success(request, "The token was revoked: it no longer works.")
     return redirect("accounts:api_tokens")
-
-
-@login_required
-def account_delete(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    form = PasswordConfirmForm(user=user)
-    if request.method == "POST":
-        form = PasswordConfirmForm(request.POST, user=user)
-        if form.is_valid():
-            logout(request)
-            services.user_delete(user=user)
-            messages.success(request, "Your account and all its data were deleted.")
-            return redirect("home")
-    return render(request, "accounts/delete.html", {"form": form})

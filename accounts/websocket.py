@@ -14,11 +14,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import AllowedHostsOriginValidator
+from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
+from django.utils.crypto import constant_time_compare
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, User
 from accounts.services import hash_api_key
 
 
@@ -32,7 +34,11 @@ def _token_user(key: str) -> Any:
 
 @database_sync_to_async
 def _token_valid(key: str, user_id: int) -> bool:
-    return bool(ApiToken.objects.filter(key_hash=hash_api_key(key), user_id=user_id).exists())
+    return bool(
+        ApiToken.objects.filter(
+            key_hash=hash_api_key(key), user_id=user_id, user__is_active=True
+        ).exists()
+    )
 
 
 @database_sync_to_async
@@ -43,6 +49,13 @@ def _session_verified(session: Any, user: Any) -> bool:
     session = session.__class__(session.session_key)
     persistent_id = session.get(DEVICE_ID_SESSION_KEY)
     if not persistent_id:
+        return False
+    # As Django's own session check does: the user still active, and the session made with
+    # the current password (a new password invalidates the hash stored at login).
+    current = User.objects.filter(pk=user.pk, is_active=True).first()
+    if current is None or not constant_time_compare(
+        str(session.get(HASH_SESSION_KEY, "")), current.get_session_auth_hash()
+    ):
         return False
     device = Device.from_persistent_id(persistent_id, for_verify=False)
     return device is not None and device.user_id == user.pk and device.confirmed

@@ -49,6 +49,7 @@ class FeatureUnavailable(RuntimeError):
     """Something this server cannot do now (missing weights or libraries); says why."""
 
     code = "unavailable"
+    http_status = 503
 
 
 class EnhancementUnavailable(FeatureUnavailable):
@@ -140,6 +141,7 @@ class Busy(RuntimeError):
     """The server is at its limit of this kind of work; the client should retry shortly."""
 
     code = "busy"
+    http_status = 503
     retry_after = 5
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from accounts.admin import UserAdmin
+from accounts.models import User
 from archive.models import Face, SavedAnalysis
-from archive.services import analyses_delete
+from archive.services import account_delete, analyses_delete
 from archive.views import image_response
 
 
@@ -102,3 +105,19 @@ class AnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def delete_model(self, request: HttpRequest, obj: SavedAnalysis) -> None:
         analyses_delete(analyses=[obj])
+
+
+class UserWithArchiveAdmin(UserAdmin):
+    """The accounts app's user admin, deleting a user's saved analyses and their pictures
+    with the account (the accounts app knows nothing of the archive)."""
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        account_delete(user=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            account_delete(user=user)
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserWithArchiveAdmin)

@@ -12,9 +12,9 @@ import zipfile
 from collections.abc import Iterable
 from typing import IO, Any
 
+from accounts.files import STORAGE_ERRORS
 from analysis.ml.types import EMOTIONS
 from archive.models import SavedAnalysis
-from fersite.files import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import user_delete
 from analysis.ml.annotate import annotate
 from analysis.ml.images import encode_jpeg
 from analysis.ml.types import EMOTIONS
@@ -196,3 +197,12 @@ def _delete_files(storage: Storage, paths: list[str]) -> None:
         except Exception:
             # The rows are already gone; a file left behind is logged for the admin.
             logger.exception("Could not delete %s from storage", path)
+
+
+def account_delete(*, user: User) -> None:
+    """Delete an account and everything that belongs to it: saved analyses with their
+    pictures, then the account itself (avatar, devices, tokens). Files go once the rows are
+    gone for good."""
+    with transaction.atomic():
+        analyses_delete(analyses=user.analyses.all())
+        user_delete(user=user)

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -13,12 +14,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.files import private_file_response
+from accounts.forms import PasswordConfirmForm
 from accounts.models import User
 from analysis.ml.types import EMOTIONS
 from archive import exports, selectors, services
 from archive.forms import FilterForm, RenameForm
 from archive.models import SavedAnalysis
-from fersite.files import private_file_response
 
 PAGE_SIZE = 24
 IMAGE_KINDS = ("original", "annotated", "thumbnail")
@@ -174,3 +176,19 @@ def stats_page(request: HttpRequest) -> HttpResponse:
             ],
         },
     )
+
+
+@login_required
+def account_delete_page(request: HttpRequest) -> HttpResponse:
+    """Delete the account, with every saved analysis, after the password is typed again."""
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - login required
+    form = PasswordConfirmForm(user=user)
+    if request.method == "POST":
+        form = PasswordConfirmForm(request.POST, user=user)
+        if form.is_valid():
+            logout(request)
+            services.account_delete(user=user)
+            messages.success(request, "Your account and all its data were deleted.")
+            return redirect("home")
+    return render(request, "accounts/delete.html", {"form": form})

@@ -22,6 +22,7 @@ from accounts.services import user_group
 from analysis.ml.images import ImageError
 from analysis.ml.loaders import DETECTORS
 from analysis.ml.tta import MAX_PASSES
+from analysis.services import Busy
 from camera import services
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,9 @@ class CameraConsumer(AsyncWebsocketConsumer):
                 )
             except ImageError as exc:
                 await self._error(exc.code, exc.message, frame=number)
+                continue
+            except Busy as exc:
+                await self._error(exc.code, str(exc), frame=number)
                 continue
             except Exception:
                 logger.exception("Analysing a camera frame failed")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
-
-from analysis.ml.images import ImageError
-from analysis.services import Busy, FeatureUnavailable
 
 
 def _first_message(detail: Any) -> str:
@@ -24,22 +21,23 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+@runtime_checkable
+class ApiError(Protocol):
+    """An app's own error that the API answers as itself: the apps' exceptions (a bad
+    picture, a missing model, a full queue) carry these attributes, so that this module needs
+    to import none of them."""
+
+    code: str
+    http_status: int
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, ImageError):
+    if isinstance(exc, ApiError) and not isinstance(exc, exceptions.APIException):
+        retry_after = getattr(exc, "retry_after", None)
         return Response(
-            {"error": {"code": exc.code, "message": exc.message}},
-            status=status.HTTP_400_BAD_REQUEST,
-        )
-    if isinstance(exc, Busy):
-        return Response(
-            {"error": {"code": exc.code, "message": str(exc)}},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, FeatureUnavailable):
-        return Response(
-            {"error": {"code": exc.code, "message": str(exc)}},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            {"error": {"code": exc.code, "message": getattr(exc, "message", None) or str(exc)}},
+            status=exc.http_status,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
         )
     # Django's own 404 and 403 become DRF's, so that they get the same error shape.
     if isinstance(exc, Http404):

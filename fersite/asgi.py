@@ -2,6 +2,7 @@
 
 import os
 
+from django.apps import apps
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fersite.settings")
@@ -16,9 +17,12 @@ from accounts.websocket import OriginValidatorForSessions, VerifiedUserMiddlewar
 from camera.routing import websocket_urlpatterns  # noqa: E402
 from fersite import daphne_limits  # noqa: E402
 from fersite.body_limit import RequestBodyLimit  # noqa: E402
-from fersite.warmup import start_warm_up  # noqa: E402
 
-start_warm_up()
+# Apps that need to act when the server starts (the models' warm-up) say so on their AppConfig.
+for config in apps.get_app_configs():
+    started = getattr(config, "asgi_started", None)
+    if callable(started):
+        started()
 # Daphne must refuse oversized bodies itself: it reads them whole before the application runs.
 daphne_limits.install()
 

@@ -9,6 +9,7 @@ cannot run code.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 
 from django.http import HttpRequest, HttpResponse
 
@@ -39,3 +40,18 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", POLICY)
         return response
+
+
+def with_inline_styles(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The policy with inline <style> elements allowed, for a page whose third-party template
+    has one (Swagger UI's); scripts stay as strict."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.headers["Content-Security-Policy"] = POLICY.replace(
+            "style-src 'self'", "style-src 'self' 'unsafe-inline'", 1
+        )
+        return response
+
+    return wrapped

@@ -11,11 +11,17 @@ any other ASGI server.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from daphne import http_protocol
+from twisted.internet import reactor
 
 from fersite.body_limit import request_body_limit, too_large_body
+
+# After a refusal, the rest of the body is read and dropped for at most this long, and at most
+# this much of it, before the connection closes.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024 * 1024
 
 
 class LimitedWebRequest(http_protocol.WebRequest):
@@ -23,15 +29,25 @@ class LimitedWebRequest(http_protocol.WebRequest):
 
     _refused = False
     _body_received = 0
+    _discarded = 0
+    _closer: Any = None
+    _closed_by_us = False
 
     def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name.
         limit = request_body_limit()
         if length is not None and length > limit:
+            # Twisted answers "Expect: 100-continue" right after this call: the client must
+            # not be invited to send the body it has just been refused.
+            self.requestHeaders.removeHeader(b"expect")
             self._refuse(limit)
         super().gotLength(0 if self._refused else length)
 
     def handleContentChunk(self, data: bytes) -> None:  # noqa: N802 - Twisted's name.
         if self._refused:
+            # Discarded, not stored; past the limit of what is worth reading, close now.
+            self._discarded += len(data)
+            if self._discarded > LINGER_BYTES:
+                self._close()
             return
         self._body_received += len(data)
         limit = request_body_limit()
@@ -58,6 +74,20 @@ class LimitedWebRequest(http_protocol.WebRequest):
         channel: Any = self.channel
         if channel is not None:
             channel.transport.write(head + body)
+            # A lingering close: closing with unread input makes the kernel send a reset,
+            # which can destroy the 413 before the client reads it. So the rest of the body is
+            # read and dropped for a moment (LINGER_SECONDS, LINGER_BYTES), then the
+            # connection closes.
+            self._closer = cast(Any, reactor).callLater(LINGER_SECONDS, self._close)
+
+    def _close(self) -> None:
+        closer = self._closer
+        if closer is not None and closer.active():
+            closer.cancel()
+        self._closer = None
+        channel: Any = self.channel
+        if channel is not None and not self._closed_by_us:
+            self._closed_by_us = True
             channel.loseConnection()
 
 

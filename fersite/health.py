@@ -8,6 +8,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
@@ -17,7 +18,6 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from analysis.ml.weights import all_weights
 from fersite import __version__
 
 CHANNEL_LAYER_TIMEOUT_SECONDS = 2.0
@@ -63,23 +63,14 @@ def _channel_layer_status() -> dict[str, object]:
     return {"ok": True, "backend": backend}
 
 
-def _models_status() -> dict[str, object]:
-    from analysis.ml.registry import loaded_models
-
-    loaded = loaded_models()
-    weights = [
-        {
-            "key": weight.key,
-            "model": weight.model,
-            "required": weight.required,
-            "present": weight.present,
-            "loaded": any(key.split(":")[0] == weight.key for key in loaded),
-            "source": weight.source,
-        }
-        for weight in all_weights(settings.ML_MODELS_DIR)
-    ]
-    ok = all(weight["present"] for weight in weights if weight["required"])
-    return {"ok": ok, "weights": weights}
+def _apps_status() -> dict[str, dict[str, object]]:
+    """The parts that apps report through a ``health()`` method on their AppConfig."""
+    parts: dict[str, dict[str, object]] = {}
+    for config in apps.get_app_configs():
+        check = getattr(config, "health", None)
+        if callable(check):
+            parts.update(check())
+    return parts
 
 
 def _may_see_details(request: HttpRequest) -> bool:
@@ -103,12 +94,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """Up or down for anyone (a load balancer); the state of each part for staff and tokens."""
     database = _database_status()
     channel_layer = _channel_layer_status()
-    models = _models_status()
+    parts = _apps_status()
     # Only the database is essential: without it no page works. A broken channel layer or a
     # missing optional weight file degrades the service but does not take it down.
     if not database["ok"]:
         status, code = "down", 503
-    elif not (channel_layer["ok"] and models["ok"]):
+    elif not (channel_layer["ok"] and all(part["ok"] for part in parts.values())):
         status, code = "degraded", 200
     else:
         status, code = "ok", 200
@@ -119,6 +110,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "version": __version__,
         "database": database,
         "channel_layer": channel_layer,
-        "models": models,
+        **parts,
     }
     return JsonResponse(body, status=code)

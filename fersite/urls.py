@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from fersite.csp import with_inline_styles
 from fersite.health import healthz
 
 
@@ -26,6 +27,7 @@ urlpatterns = [
     path("camera/", include("camera.urls")),
     path("archive/", include("archive.urls")),
     path("accounts/", include("accounts.urls")),
+    path("accounts/", include("archive.account_urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
@@ -34,5 +36,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view loads its start-up script from a URL instead of inline, as the
     # Content-Security-Policy requires.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        with_inline_styles(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
 ]

@@ -26,6 +26,7 @@ class ImageError(ValueError):
     """An upload that cannot be analysed; ``code`` is the API's error code."""
 
     code = "invalid_image"
+    http_status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -134,8 +135,10 @@ def _reduce(image: Image.Image, decode_pixels: int) -> int:
         return 1
     width, height = image.size
     for factor in (2, 4, 8):
-        target = (math.ceil(width / factor), math.ceil(height / factor))
-        if target[0] * target[1] <= decode_pixels:
+        # Pillow picks the reduction as size // target: a rounded-down target asks for exactly
+        # this factor, whatever the picture's size.
+        target = (max(1, width // factor), max(1, height // factor))
+        if math.ceil(width / factor) * math.ceil(height / factor) <= decode_pixels:
             break
     else:
         return 1

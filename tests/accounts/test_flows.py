@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -183,9 +184,65 @@ def test_wrong_passwords_cost_short_growing_waits_not_a_lockout(
     clock.now += 2.5
     # The owner who then types the right password gets in (a fixed lock held them 5 minutes).
     assert _login(client).status_code == 302
-    # A success clears the account's count: the next typo is free again.
-    Client().post("/accounts/logout/")
-    assert "Try again" not in _login(Client(), password="typo").content.decode()
+    # A success clears the account's count: five typos are free again, and no wait follows.
+    client.post("/accounts/logout/")
+    for _ in range(5):
+        assert "Try again" not in _login(client, password="typo").content.decode()
+    assert "Try again" in _login(client).content.decode()
+
+
+def test_someone_guessing_from_elsewhere_does_not_delay_the_owner(
+    verified_user: User, clock: _Clock
+) -> None:
+    attacker = Client(REMOTE_ADDR="198.51.100.9")
+    for _ in range(8):
+        _login(attacker, password="guess")
+    assert "Try again" in _login(attacker, password="guess").content.decode()
+    # The owner, at their own address, signs in at once.
+    assert _login(Client(REMOTE_ADDR="192.0.2.44")).status_code == 302
+
+
+def test_a_password_reset_clears_the_wait(
+    client: Client, verified_user: User, clock: _Clock
+) -> None:
+    for _ in range(7):
+        _login(client, password="forgotten")
+    assert "Try again" in _login(client).content.decode()
+    client.post("/accounts/password/reset/", {"email": verified_user.email})
+    form_url = client.get(reset_link(verified_user.email))["Location"]
+    client.post(form_url, {"password1": "another-Passw0rd!", "password2": "another-Passw0rd!"})
+    assert _login(Client(), password="another-Passw0rd!").status_code == 302
+
+
+def test_only_one_attempt_per_account_is_heard_at_a_time(
+    client: Client, verified_user: User
+) -> None:
+    from django.core.cache import cache
+
+    # As if a parallel request for this account were being checked right now.
+    cache.add(f"backoff:password:turn:account:{verified_user.email}", 1, 30)
+    assert "Try again in 1 second." in _login(client).content.decode()
+    cache.delete(f"backoff:password:turn:account:{verified_user.email}")
+    assert _login(client).status_code == 302
+
+
+def test_an_upgraded_password_hash_at_login_keeps_the_tokens(
+    verified_user: User, settings: Any
+) -> None:
+    from django.contrib.auth.hashers import make_password
+
+    # Django re-hashes a password at login when the preferred hasher changed: not a new one.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    User.objects.filter(pk=verified_user.pk).update(password=make_password(PASSWORD, None, "md5"))
+    verified_user.refresh_from_db()
+    api_token_create(user=verified_user, name="script")
+    assert verified_user.check_password(PASSWORD)
+    verified_user.refresh_from_db()
+    assert verified_user.password.startswith("pbkdf2_")
+    assert ApiToken.objects.filter(user=verified_user).count() == 1
 
 
 def test_one_client_trying_many_accounts_is_slowed_down(client: Client, clock: _Clock) -> None:

@@ -203,11 +203,12 @@ def test_a_very_large_jpeg_is_decoded_reduced(
 
     settings.IMAGE_DECODE_MAX_PIXELS = 1_000_000
     path = tmp_path / "large.jpg"
-    path.write_bytes(cv2.imencode(".jpg", np.full((1600, 2000, 3), 90, np.uint8))[1].tobytes())
+    # Odd sizes too: the reduction must not depend on the size dividing evenly.
+    path.write_bytes(cv2.imencode(".jpg", np.full((1601, 2001, 3), 90, np.uint8))[1].tobytes())
     response = _post(api, path)
     assert response.status_code == 200
     image = response.json()["image"]
-    assert (image["width"], image["height"], image["reduced_by"]) == (1000, 800, 2)
+    assert (image["width"], image["height"], image["reduced_by"]) == (1001, 801, 2)
 
 
 @pytest.mark.django_db

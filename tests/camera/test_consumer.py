@@ -316,3 +316,23 @@ async def test_a_new_password_closes_the_users_open_sockets_and_revokes_tokens(
     assert not await sync_to_async(ApiToken.objects.filter(user=alice).exists)()
     assert await sync_to_async(ApiToken.objects.filter(user=bob).count)() == 1
     await bob_socket.disconnect()
+
+
+async def test_a_socket_of_a_deactivated_user_closes_at_its_next_check(
+    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from camera import consumers
+
+    monkeypatch.setattr(consumers, "AUTH_RECHECK_SECONDS", 0.0)
+    key = (await sync_to_async(api_token_create)(user=alice, name="ws")).key
+    session_socket, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    token_socket, _, _ = await _connect((b"authorization", f"Token {key}".encode()))
+    for communicator in (session_socket, token_socket):
+        await communicator.receive_json_from()
+    # Deactivated without a save() that would broadcast: only the re-check can see it.
+    await sync_to_async(User.objects.filter(pk=alice.pk).update)(is_active=False)
+    for communicator in (session_socket, token_socket):
+        await communicator.send_to(bytes_data=frame)
+        assert (await communicator.receive_output(timeout=20))["code"] == 4401

@@ -66,6 +66,26 @@ def test_the_server_refuses_a_declared_length_over_the_limit_without_reading_it(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_client_that_expects_100_continue_is_refused_and_not_invited(
+    asgi_live_server: str, small_limit: int
+) -> None:
+    parts = urlsplit(asgi_live_server)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: 314572800\r\n\r\n"
+        )
+        answer = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"100 Continue" not in answer
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_server_stops_a_chunked_body_once_it_passes_the_limit(
     asgi_live_server: str, small_limit: int
 ) -> None:
