@@ -1,7 +1,7 @@
 """Analysing images: the one entry point used by the page, the API, the camera and the archive.
 
 Views and consumers parse their input, call these functions, and serialize what they return
-with :func:`result_to_dict`; none of them touches the models directly.
+with analysis.api.serializers; none of them touches the models directly.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -36,7 +35,6 @@ from analysis.ml.types import (
     EmotionClassifier,
     Enhancer,
     FaceDetector,
-    FaceResult,
     ImageResult,
 )
 
@@ -113,6 +111,18 @@ class AnalysisRun:
     enhance: str
     annotated_jpeg: bytes | None
 
+    @property
+    def annotated_data_url(self) -> str | None:
+        if self.annotated_jpeg is None:
+            return None
+        return "data:image/jpeg;base64," + base64.b64encode(self.annotated_jpeg).decode("ascii")
+
+
+@dataclass(frozen=True)
+class IndexedFace:
+    index: int
+    face: DetectedFace
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -120,6 +130,14 @@ class Detection:
     faces: list[DetectedFace]
     detector: str
     millis: float
+
+    @property
+    def indexed_faces(self) -> list[IndexedFace]:
+        return [IndexedFace(index, face) for index, face in enumerate(self.faces)]
+
+    @property
+    def timings_ms(self) -> dict[str, float]:
+        return {"detect": self.millis}
 
 
 def upload_read(upload: UploadedFile[bytes]) -> bytes:
@@ -251,64 +269,3 @@ def models_warm_up() -> None:
     for name in loaders.EMOTION_MODELS[1:]:  # each network of the ensemble
         in_model_thread(partial(classifier, name))
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
-
-
-def image_to_dict(image: DecodedImage) -> dict[str, Any]:
-    return {
-        "width": image.width,
-        "height": image.height,
-        "format": image.format,
-        "exif_rotated": image.exif_rotated,
-        "reduced_by": image.reduced_by,
-    }
-
-
-def face_to_dict(face: DetectedFace, index: int) -> dict[str, Any]:
-    return {
-        "index": index,
-        "box": face.box.as_list(),
-        "score": round(face.score, 4),
-        "detector": face.detector,
-        "found_by": face.how,
-        "landmarks": face.landmarks.as_list() if face.landmarks else None,
-    }
-
-
-def face_result_to_dict(face: FaceResult) -> dict[str, Any]:
-    quality = face.quality
-    return {
-        **face_to_dict(face.face, face.index),
-        "emotions": face.emotions.probabilities,
-        "dominant_emotion": face.emotions.dominant,
-        "confidence": face.emotions.confidence,
-        "spread": face.emotions.spread,
-        "agreement": face.emotions.agreement,
-        "quality": {
-            "verdict": quality.verdict,
-            "reasons": list(quality.reasons),
-            "face_size": quality.face_size,
-            "sharpness": quality.sharpness,
-            "yaw": quality.yaw,
-            "roll": quality.roll,
-        },
-    }
-
-
-def result_to_dict(analysis: AnalysisRun, *, include_image: bool = False) -> dict[str, Any]:
-    """The API's JSON for an analysis (see DESIGN.md): faces left to right."""
-    result = analysis.result
-    body: dict[str, Any] = {
-        "image": image_to_dict(analysis.image),
-        "faces": [face_result_to_dict(face) for face in result.faces],
-        "analysis_id": None,
-        "detector": result.detector,
-        "passes": result.passes,
-        "enhance": analysis.enhance,
-        "notes": list(result.notes),
-        "models": dict(result.models),
-        "timings_ms": dict(result.timings_ms),
-    }
-    if include_image and analysis.annotated_jpeg is not None:
-        encoded = base64.b64encode(analysis.annotated_jpeg).decode("ascii")
-        body["annotated_image"] = f"data:image/jpeg;base64,{encoded}"
-    return body

@@ -10,7 +10,7 @@ import logging
 import tempfile
 import zipfile
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO
 
 from accounts.files import STORAGE_ERRORS
 from analysis.ml.types import EMOTIONS
@@ -35,35 +35,6 @@ CSV_HEADER = [
     "confidence",
     "verdict",
 ]
-
-
-def analysis_to_dict(analysis: SavedAnalysis) -> dict[str, Any]:
-    return {
-        "id": analysis.pk,
-        "name": analysis.name,
-        "created": analysis.created.isoformat(),
-        "source": analysis.source,
-        "image": {"width": analysis.width, "height": analysis.height},
-        "has_image": analysis.has_image,
-        "detector": analysis.detector,
-        "passes": analysis.passes,
-        "enhance": analysis.enhance,
-        "models": analysis.model_versions,
-        "dominant_emotion": analysis.dominant_emotion or None,
-        "faces": [
-            {
-                "index": face.index,
-                "box": face.box,
-                "emotions": face.emotions,
-                "dominant_emotion": face.dominant_emotion,
-                "confidence": face.confidence,
-                "spread": face.spread,
-                "agreement": face.agreement,
-                "quality": {"verdict": face.verdict, "reasons": face.reasons},
-            }
-            for face in analysis.faces.all()
-        ],
-    }
 
 
 def _cell(text: str) -> str:
@@ -98,7 +69,9 @@ def export_csv(analyses: Iterable[SavedAnalysis]) -> bytes:
 
 
 def export_json(analyses: Iterable[SavedAnalysis]) -> bytes:
-    body = {"analyses": [analysis_to_dict(a) for a in analyses]}
+    from archive.api.serializers import SavedAnalysisOutput
+
+    body = {"analyses": SavedAnalysisOutput(list(analyses), many=True).data}
     return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
 
 

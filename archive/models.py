@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from analysis.ml.types import EMOTIONS
+from analysis.ml.types import (
+    EMOTIONS,
+    Box,
+    DetectedFace,
+    EmotionScores,
+    FaceResult,
+    Landmarks,
+    Quality,
+)
 
 EMOTION_CHOICES = [(name, name) for name in EMOTIONS]
 
@@ -103,3 +111,35 @@ class Face(models.Model):
     @property
     def emotions(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in EMOTIONS}
+
+    def to_result(self) -> FaceResult:
+        """The face as the pipeline gave it, so that a saved face is rendered exactly like a
+        fresh one (analysis.api.serializers)."""
+        quality = self.quality or {}
+        landmarks = (
+            Landmarks(*(tuple(point) for point in self.landmarks)) if self.landmarks else None
+        )
+        return FaceResult(
+            index=self.index,
+            face=DetectedFace(
+                box=Box(*self.box),
+                score=self.score,
+                detector=self.detector,
+                landmarks=landmarks,
+                how=self.found_by or "detected",
+            ),
+            emotions=EmotionScores(
+                probabilities=self.emotions,
+                spread=self.spread or dict.fromkeys(EMOTIONS, 0.0),
+                passes=self.analysis.passes,
+                agreement=self.agreement,
+            ),
+            quality=Quality(
+                verdict=self.verdict,
+                reasons=tuple(self.reasons),
+                face_size=int(quality.get("face_size", min(self.w, self.h))),
+                sharpness=float(quality.get("sharpness", 0.0)),
+                yaw=quality.get("yaw"),
+                roll=quality.get("roll"),
+            ),
+        )

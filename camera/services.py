@@ -7,6 +7,7 @@ from typing import Any
 
 from accounts.models import User
 from analysis import services as analysis_services
+from analysis.api.serializers import AnalysisOutput
 from archive.models import SavedAnalysis
 from archive.services import analysis_pictures, analysis_save
 
@@ -26,14 +27,8 @@ def frame_analyse(
     run = analysis_services.analysis_run(
         data=data, detector=detector, passes=passes, annotated=False, max_pixels=MAX_FRAME_PIXELS
     )
-    body = analysis_services.result_to_dict(run)
-    return {
-        "image": body["image"],
-        "faces": body["faces"],
-        "passes": body["passes"],
-        "detector": body["detector"],
-        "timings_ms": body["timings_ms"],
-    }
+    body = AnalysisOutput(run).data
+    return {key: body[key] for key in ("image", "faces", "passes", "detector", "timings_ms")}
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""REST API of the analysis app, mounted under /api/v1/."""
+"""REST API of the analysis app, mounted under /api/v1/ (analyze is the archive's: it can
+save)."""
 
 from django.urls import path
 
-from analysis.api.views import AnalyzeApi, DetectApi
+from analysis.api.views import DetectApi
 
 urlpatterns = [
-    path("analyze", AnalyzeApi.as_view(), name="analyze"),
     path("detect", DetectApi.as_view(), name="detect"),
 ]

@@ -1,4 +1,8 @@
-"""POST /api/v1/analyze and POST /api/v1/detect."""
+"""POST /api/v1/detect, and the input that every image endpoint shares.
+
+``POST /api/v1/analyze`` can save to the archive, so it lives in the archive app (above this
+one); it reads the same input and answers with analysis.api.serializers.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis import services
+from analysis.api.serializers import DetectionOutput, ErrorOutput
 from analysis.ml.loaders import DETECTORS
-from analysis.ml.tta import MAX_PASSES
-from archive.services import analysis_save
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -36,55 +39,21 @@ class FaceIndexesField(serializers.Field):  # type: ignore[type-arg]
         return value
 
 
+# The errors every image endpoint may answer, for the OpenAPI schema.
+IMAGE_ERRORS = {
+    400: ErrorOutput,
+    401: ErrorOutput,
+    413: ErrorOutput,
+    503: ErrorOutput,
+}
+
+
 class ImageInput(serializers.Serializer):  # type: ignore[type-arg]
     """What every image endpoint reads: the picture and the face detector."""
 
     # Empty files pass here so that the decoder answers them with invalid_image.
     image = serializers.FileField(allow_empty_file=True)
     detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
-
-
-class AnalyzeApi(APIView):
-    """Find every face of an image and score the 7 emotions, averaged over TTA passes."""
-
-    parser_classes = (MultiPartParser, FormParser)
-
-    @extend_schema_serializer(component_name="AnalyzeInput")
-    class InputSerializer(ImageInput):
-        tta = serializers.IntegerField(min_value=1, max_value=MAX_PASSES, default=10)
-        enhance = serializers.ChoiceField(choices=services.ENHANCERS, default="none")
-        save = serializers.BooleanField(default=False)  # type: ignore[assignment]
-        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        keep_image = serializers.BooleanField(default=True)
-        faces = FaceIndexesField(required=False)
-        annotate = serializers.BooleanField(default=False)
-
-    @extend_schema(
-        request={"multipart/form-data": InputSerializer}, responses={200: OpenApiTypes.OBJECT}
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        analysis = services.analysis_run(
-            data=services.upload_read(data["image"]),
-            detector=data["detector"],
-            passes=data["tta"],
-            enhance=data["enhance"],
-            select=data.get("faces"),
-            annotated=data["annotate"],
-        )
-        body = services.result_to_dict(analysis, include_image=data["annotate"])
-        if data["save"]:
-            saved = analysis_save(
-                owner=request.user,  # type: ignore[arg-type]
-                run=analysis,
-                name=data.get("name", ""),
-                keep_image=data["keep_image"],
-            )
-            body["analysis_id"] = saved.pk
-            body["name"] = saved.name
-        return Response(body)
 
 
 class DetectApi(APIView):
@@ -97,7 +66,8 @@ class DetectApi(APIView):
         pass
 
     @extend_schema(
-        request={"multipart/form-data": InputSerializer}, responses={200: OpenApiTypes.OBJECT}
+        request={"multipart/form-data": InputSerializer},
+        responses={200: DetectionOutput, **IMAGE_ERRORS},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -106,13 +76,4 @@ class DetectApi(APIView):
         detection = services.faces_detect(
             data=services.upload_read(data["image"]), detector=data["detector"]
         )
-        return Response(
-            {
-                "image": services.image_to_dict(detection.image),
-                "detector": detection.detector,
-                "faces": [
-                    services.face_to_dict(face, index) for index, face in enumerate(detection.faces)
-                ],
-                "timings_ms": {"detect": detection.millis},
-            }
-        )
+        return Response(DetectionOutput(detection).data)

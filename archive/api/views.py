@@ -5,18 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse, HttpResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from analysis import services as analysis_services
+from analysis.api.serializers import AnalysisOutput, ErrorOutput, _Output
+from analysis.api.views import IMAGE_ERRORS, FaceIndexesField, ImageInput
+from analysis.ml.tta import MAX_PASSES
 from analysis.ml.types import EMOTIONS
-from archive import exports, selectors, services
+from archive import selectors, services
+from archive.api.serializers import SavedAnalysesExport, SavedAnalysisWithLinksOutput
 from archive.models import SavedAnalysis
 from archive.views import EXPORT_FORMATS, IMAGE_KINDS, export_response, image_response
 
@@ -27,14 +32,66 @@ def _owner(request: Request) -> User:
     return user
 
 
-def _with_links(request: Request, analysis: SavedAnalysis) -> dict[str, Any]:
-    body = exports.analysis_to_dict(analysis)
-    body["images"] = {
-        kind: request.build_absolute_uri(reverse("api:analysis-image", args=[analysis.pk, kind]))
-        for kind in IMAGE_KINDS
-        if getattr(analysis, kind)
-    }
-    return body
+def _render(request: Request, analysis: SavedAnalysis) -> Any:
+    return SavedAnalysisWithLinksOutput(analysis, context={"request": request}).data
+
+
+class SavedAnalysisPage(_Output):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SavedAnalysisWithLinksOutput(many=True)
+
+
+ANALYSIS_ID = OpenApiParameter("analysis_id", int, OpenApiParameter.PATH)
+NOT_FOUND: dict[Any, Any] = {401: ErrorOutput, 404: ErrorOutput}
+
+
+class AnalyzeApi(APIView):
+    """Find every face of an image and score the 7 emotions, averaged over TTA passes; with
+    save=true, also save the result to the archive."""
+
+    parser_classes = (MultiPartParser, FormParser)
+
+    @extend_schema_serializer(component_name="AnalyzeInput")
+    class InputSerializer(ImageInput):
+        tta = serializers.IntegerField(min_value=1, max_value=MAX_PASSES, default=10)
+        enhance = serializers.ChoiceField(choices=analysis_services.ENHANCERS, default="none")
+        save = serializers.BooleanField(default=False)  # type: ignore[assignment]
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        keep_image = serializers.BooleanField(default=True)
+        faces = FaceIndexesField(required=False)
+        annotate = serializers.BooleanField(default=False)
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={200: AnalysisOutput, **IMAGE_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        run = analysis_services.analysis_run(
+            data=analysis_services.upload_read(data["image"]),
+            detector=data["detector"],
+            passes=data["tta"],
+            enhance=data["enhance"],
+            select=data.get("faces"),
+            annotated=data["annotate"],
+        )
+        body = dict(AnalysisOutput(run).data)
+        if data["annotate"]:
+            body["annotated_image"] = run.annotated_data_url
+        if data["save"]:
+            saved = services.analysis_save(
+                owner=_owner(request),
+                run=run,
+                name=data.get("name", ""),
+                keep_image=data["keep_image"],
+            )
+            body["analysis_id"] = saved.pk
+            body["name"] = saved.name
+        return Response(body)
 
 
 class AnalysisListApi(APIView):
@@ -50,7 +107,7 @@ class AnalysisListApi(APIView):
     @extend_schema(
         operation_id="analyses_list",
         parameters=[FilterSerializer],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: SavedAnalysisPage, 400: ErrorOutput, 401: ErrorOutput},
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
@@ -67,7 +124,7 @@ class AnalysisListApi(APIView):
         ).prefetch_related("faces")
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(analyses, request, view=self) or []
-        return paginator.get_paginated_response([_with_links(request, a) for a in page])
+        return paginator.get_paginated_response([_render(request, a) for a in page])
 
 
 class AnalysisDetailApi(APIView):
@@ -77,12 +134,18 @@ class AnalysisDetailApi(APIView):
     class RenameSerializer(serializers.Serializer):  # type: ignore[type-arg]
         name = serializers.CharField(max_length=200)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[ANALYSIS_ID], responses={200: SavedAnalysisWithLinksOutput, **NOT_FOUND}
+    )
     def get(self, request: Request, analysis_id: int) -> Response:
         analysis = selectors.analysis_of(_owner(request), analysis_id)
-        return Response(_with_links(request, analysis))
+        return Response(_render(request, analysis))
 
-    @extend_schema(request=RenameSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[ANALYSIS_ID],
+        request=RenameSerializer,
+        responses={200: SavedAnalysisWithLinksOutput, 400: ErrorOutput, **NOT_FOUND},
+    )
     def patch(self, request: Request, analysis_id: int) -> Response:
         analysis = selectors.analysis_of(_owner(request), analysis_id)
         serializer = self.RenameSerializer(data=request.data)
@@ -91,9 +154,9 @@ class AnalysisDetailApi(APIView):
             services.analysis_rename(analysis=analysis, name=serializer.validated_data["name"])
         except ValueError as exc:
             raise serializers.ValidationError({"name": [str(exc)]}) from exc
-        return Response(_with_links(request, analysis))
+        return Response(_render(request, analysis))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[ANALYSIS_ID], responses={204: None, **NOT_FOUND})
     def delete(self, request: Request, analysis_id: int) -> Response:
         analysis = selectors.analysis_of(_owner(request), analysis_id)
         services.analyses_delete(analyses=[analysis])
@@ -112,7 +175,13 @@ class AnalysisExportApi(APIView):
             OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(EXPORT_FORMATS)),
             OpenApiParameter("ids", str, description="comma-separated analysis ids"),
         ],
-        responses={200: OpenApiTypes.BINARY},
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/json"): SavedAnalysesExport,
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            400: ErrorOutput,
+            401: ErrorOutput,
+        },
     )
     def get(self, request: Request, fmt: str) -> HttpResponse | FileResponse:
         if fmt not in EXPORT_FORMATS:
@@ -130,7 +199,13 @@ class AnalysisExportApi(APIView):
 class AnalysisImageApi(APIView):
     """An analysis's original, annotated or thumbnail picture (JPEG)."""
 
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    @extend_schema(
+        parameters=[
+            ANALYSIS_ID,
+            OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(IMAGE_KINDS)),
+        ],
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 400: ErrorOutput, **NOT_FOUND},
+    )
     def get(self, request: Request, analysis_id: int, kind: str) -> FileResponse:
         if kind not in IMAGE_KINDS:
             choices = ", ".join(IMAGE_KINDS)

@@ -44,6 +44,13 @@ def test_analyze_can_save_to_the_archive(
     assert saved.owner == alice
     assert saved.name == "Astronaut 🚀"
     assert saved.annotated
+    # One shape: the saved faces read exactly as the live answer gave them, field for field,
+    # in the API and in the JSON export alike.
+    detail = api.get(f"/api/v1/analyses/{saved.pk}").json()
+    assert detail["faces"] == body["faces"]
+    assert set(detail["faces"][0]) >= {"score", "landmarks", "found_by", "quality", "spread"}
+    exported = json.loads(_body(api.get(f"/api/v1/analyses/export/json?ids={saved.pk}")))
+    assert exported["analyses"][0]["faces"] == body["faces"]
     with (testdata / "scenes" / "astronaut.png").open("rb") as image:
         body = api.post(
             "/api/v1/analyze",

@@ -88,3 +88,19 @@ def test_pages_carry_a_strict_content_security_policy_and_no_inline_script(
     # Inline script would be blocked by that policy: every script must come from a file.
     inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", response.content.decode())
     assert inline == []
+
+
+@pytest.mark.django_db
+def test_an_unknown_page_gets_the_sites_404_and_the_api_its_json(client: Client) -> None:
+    # In debug mode too: Django's debug 404 lists every URL pattern of the site.
+    from django.test import override_settings
+
+    with override_settings(DEBUG=True):
+        page = client.get("/no-such-page/")
+        api = client.get("/api/v1/no-such-endpoint")
+    assert page.status_code == 404
+    html = page.content.decode()
+    assert "Page not found" in html
+    assert "URLconf" not in html
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"

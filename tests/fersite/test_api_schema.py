@@ -1,0 +1,81 @@
+"""The OpenAPI schema says what the API answers: schemathesis calls every operation with data
+generated from the schema and checks each answer against it."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, given, settings
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.services import api_token_create
+from analysis.ml import loaders
+from analysis.ml.types import Box
+from tests.analysis.fakes import FakeClassifier, FakeDetector
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    detector = FakeDetector([Box(20, 50, 100, 100)])
+    monkeypatch.setattr(loaders, "detector", lambda name, threads=2: detector)
+    monkeypatch.setattr(loaders, "emotion_classifier", lambda **_: FakeClassifier())
+
+
+def test_the_schema_is_served_and_describes_the_responses(alice: User) -> None:
+    client = APIClient()
+    client.force_authenticate(alice)
+    schema = client.get("/api/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    face = components["FaceOutput"]["properties"]
+    for field in ("box", "emotions", "dominant_emotion", "confidence", "spread", "quality"):
+        assert field in face
+    analyze = schema["paths"]["/api/v1/analyze"]["post"]["responses"]
+    assert analyze["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/AnalysisOutput"
+    )
+    assert {"400", "401", "413", "503"} <= set(analyze)
+    export = schema["paths"]["/api/v1/analyses/export/{fmt}"]["get"]["responses"]["200"]
+    assert {"text/csv", "application/json", "application/zip"} <= set(export["content"])
+
+
+def test_every_operation_answers_as_its_schema_says(
+    alice: User, fake_models: None, save_for: object
+) -> None:
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    save_for(alice, "something to read")  # type: ignore[operator]
+    headers = {"Authorization": f"Token {api_token_create(user=alice, name='schema').key}"}
+    import schemathesis
+
+    schema = schemathesis.openapi.from_wsgi(
+        "/api/schema/?format=json", get_wsgi_application(), headers=headers
+    )
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 8
+    for operation in operations:
+
+        @settings(
+            max_examples=12,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy())
+        def call(case: object) -> None:
+            case.call_and_validate(headers=headers, checks=checks)  # type: ignore[attr-defined]
+
+        call()
