@@ -9,7 +9,10 @@ import smtplib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -18,7 +21,7 @@ from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.avatars import avatar_png
+from accounts.avatars import AvatarError, avatar_png
 from accounts.models import ApiToken, User
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,32 @@ def user_avatar_set(*, user: User, data: bytes) -> None:
     user.avatar.save("avatar.png", ContentFile(png), save=True)
     if old and old != user.avatar.name:
         user.avatar.storage.delete(old)
+
+
+def user_avatar_upload(*, user: User, upload: UploadedFile[bytes]) -> None:
+    """Store an uploaded picture as the avatar, refusing a file over the upload limit before
+    reading it. Raises accounts.avatars.AvatarError."""
+    limit = settings.UPLOAD_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise AvatarError(f"The file is over the limit of {limit / 1_048_576:.0f} MB.")
+    upload.seek(0)
+    user_avatar_set(user=user, data=upload.read(limit + 1))
+
+
+def username_check(*, user: User, username: str) -> str:
+    """``username`` cleaned, or ValidationError when it is not allowed or taken."""
+    username = username.strip()
+    UnicodeUsernameValidator()(username)
+    if not username:
+        raise ValidationError("A username cannot be empty.")
+    if User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists():
+        raise ValidationError("This username is taken.")
+    return username
+
+
+def user_username_set(*, user: User, username: str) -> None:
+    user.username = username_check(user=user, username=username)
+    user.save(update_fields=["username"])
 
 
 def user_avatar_remove(*, user: User) -> None:

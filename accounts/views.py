@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -110,12 +109,8 @@ def avatar_upload(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a picture to upload.")
         return redirect("accounts:profile")
-    upload = form.cleaned_data["avatar"]
-    limit = settings.UPLOAD_MAX_BYTES
     try:
-        if upload.size is not None and upload.size > limit:
-            raise AvatarError(f"The file is over the limit of {limit / 1_048_576:.0f} MB.")
-        services.user_avatar_set(user=_user(request), data=upload.read(limit + 1))
+        services.user_avatar_upload(user=_user(request), upload=form.cleaned_data["avatar"])
     except AvatarError as exc:
         messages.error(request, f"That picture cannot be used: {exc}")
     else:

@@ -43,3 +43,12 @@ class RenameForm(forms.Form):
         if not name:
             raise forms.ValidationError("A name cannot be empty.")
         return name
+
+
+class UsageForm(forms.Form):
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )

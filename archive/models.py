@@ -25,6 +25,7 @@ class SavedAnalysis(models.Model):
     class Source(models.TextChoices):
         UPLOAD = "upload", "Upload"
         CAMERA = "camera", "Camera"
+        API = "api", "API"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="analyses"
@@ -44,6 +45,8 @@ class SavedAnalysis(models.Model):
     model_versions = models.JSONField(default=dict)
     face_count = models.PositiveSmallIntegerField(default=0)
     dominant_emotion = models.CharField(max_length=10, choices=EMOTION_CHOICES, blank=True)
+    # The size of the kept pictures, for the usage page (0 when only the scores were kept).
+    bytes_stored = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -143,3 +146,25 @@ class Face(models.Model):
                 roll=quality.get("roll"),
             ),
         )
+
+
+class UsageDay(models.Model):
+    """How many analyses a user ran on one day from one source, saved or not: the pages,
+    an API client (a token) or the camera (live frames and captures)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_days"
+    )
+    day = models.DateField()
+    source = models.CharField(max_length=10, choices=SavedAnalysis.Source.choices)
+    analyses = models.PositiveIntegerField(default=0)
+    faces = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("day", "source")
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "day", "source"], name="archive_usage_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source}: {self.analyses} analyses"

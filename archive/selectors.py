@@ -7,13 +7,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Avg, Count, Max, Min, QuerySet
+from django.db.models import Avg, Count, Max, Min, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from accounts.models import User
 from analysis.ml.types import EMOTIONS
-from archive.models import Face, SavedAnalysis
+from archive.models import Face, SavedAnalysis, UsageDay
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,56 @@ def stats_of(owner: User) -> ArchiveStats:
         timeline=sorted(timeline.items()),
         period=period,
     )
+
+
+@dataclass(frozen=True)
+class Usage:
+    date_from: dt.date
+    date_to: dt.date
+    # One entry per day of the range: the day and its analyses and faces per source.
+    days: list[tuple[dt.date, dict[str, tuple[int, int]]]]
+    analyses: int
+    faces: int
+    saved_analyses: int
+    bytes_stored: int
+
+
+USAGE_MAX_DAYS = 366
+
+
+def usage_of(owner: User, *, date_from: dt.date, date_to: dt.date) -> Usage:
+    """The user's analyses and faces per day and source from ``date_from`` to ``date_to``
+    (both included), and what their archive stores now."""
+    sources = [value for value, _ in SavedAnalysis.Source.choices]
+    per_day: dict[dt.date, dict[str, tuple[int, int]]] = {}
+    for row in UsageDay.objects.filter(owner=owner, day__range=(date_from, date_to)):
+        per_day.setdefault(row.day, {})[row.source] = (row.analyses, row.faces)
+    days = []
+    day = date_from
+    while day <= date_to:
+        counts = per_day.get(day, {})
+        days.append((day, {source: counts.get(source, (0, 0)) for source in sources}))
+        day += dt.timedelta(days=1)
+    stored = SavedAnalysis.objects.filter(owner=owner).aggregate(
+        count=Count("id"), size=Sum("bytes_stored")
+    )
+    return Usage(
+        date_from=date_from,
+        date_to=date_to,
+        days=days,
+        analyses=sum(a for _, counts in days for a, _ in counts.values()),
+        faces=sum(f for _, counts in days for _, f in counts.values()),
+        saved_analyses=int(stored["count"] or 0),
+        bytes_stored=int(stored["size"] or 0),
+    )
+
+
+def usage_bounds(date_from: dt.date | None, date_to: dt.date | None) -> dict[str, dt.date]:
+    """The range asked for, with defaults (the 30 days up to today); ValueError if unusable."""
+    end = date_to or timezone.localdate()
+    start = date_from or end - dt.timedelta(days=29)
+    if start > end:
+        raise ValueError("The start must not be after the end.")
+    if (end - start).days >= USAGE_MAX_DAYS:
+        raise ValueError(f"A range is at most {USAGE_MAX_DAYS} days.")
+    return {"date_from": start, "date_to": end}

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -25,7 +25,7 @@ from analysis.ml.annotate import annotate
 from analysis.ml.images import encode_jpeg
 from analysis.ml.types import EMOTIONS
 from analysis.services import AnalysisRun
-from archive.models import Face, SavedAnalysis
+from archive.models import Face, SavedAnalysis, UsageDay
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ def analysis_save(
             if keep_image:
                 folder = _file_paths(owner)
                 files = pictures if pictures is not None else analysis_pictures(run=run)
+                record.bytes_stored = sum(len(data) for data in files.values())
                 for field, data in files.items():
                     path = storage.save(f"{folder}/{field}.jpg", ContentFile(data))
                     written.append(path)
@@ -206,3 +207,23 @@ def account_delete(*, user: User) -> None:
     with transaction.atomic():
         analyses_delete(analyses=user.analyses.all())
         user_delete(user=user)
+
+
+def usage_record(*, owner: User, source: str, analyses: int = 1, faces: int = 0) -> None:
+    """Count analyses (saved or not) for the usage page: one row per user, day and source,
+    incremented in the database, so that parallel requests all count."""
+    if analyses <= 0:
+        return
+    day = timezone.localdate()
+    counts = {"analyses": F("analyses") + analyses, "faces": F("faces") + faces}
+    rows = UsageDay.objects.filter(owner=owner, day=day, source=source)
+    if rows.update(**counts):
+        return
+    try:
+        with transaction.atomic():
+            UsageDay.objects.create(
+                owner=owner, day=day, source=source, analyses=analyses, faces=faces
+            )
+    except IntegrityError:
+        # Another request created the row in between: add to it.
+        rows.update(**counts)

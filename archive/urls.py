@@ -7,6 +7,7 @@ app_name = "archive"
 urlpatterns = [
     path("", views.archive_page, name="list"),
     path("stats/", views.stats_page, name="stats"),
+    path("usage/", views.usage_page, name="usage"),
     path("bulk/", views.bulk_action, name="bulk"),
     path("export/<str:fmt>/", views.export_all, name="export"),
     path("<int:analysis_id>/", views.analysis_detail, name="detail"),

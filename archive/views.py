@@ -19,7 +19,7 @@ from accounts.forms import PasswordConfirmForm
 from accounts.models import User
 from analysis.ml.types import EMOTIONS
 from archive import exports, selectors, services
-from archive.forms import FilterForm, RenameForm
+from archive.forms import FilterForm, RenameForm, UsageForm
 from archive.models import SavedAnalysis
 
 PAGE_SIZE = 24
@@ -166,6 +166,9 @@ def stats_page(request: HttpRequest) -> HttpResponse:
                 (e, stats.dominant_counts[e], stats.dominant_counts[e] / peak) for e in EMOTIONS
             ],
             "means": [(e, stats.mean_scores[e]) for e in EMOTIONS],
+            # The value axis: the tallest column, and half of it.
+            "timeline_peak": timeline_peak,
+            "timeline_half": f"{timeline_peak / 2:g}",
             "timeline": [
                 (
                     day,
@@ -192,3 +195,37 @@ def account_delete_page(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Your account and all its data were deleted.")
             return redirect("home")
     return render(request, "accounts/delete.html", {"form": form})
+
+
+@login_required
+def usage_page(request: HttpRequest) -> HttpResponse:
+    """Analyses and faces per day and source over a chosen range, and the storage used."""
+    form = UsageForm(request.GET or None)
+    chosen = form.cleaned_data if form.is_valid() else {}
+    try:
+        bounds = selectors.usage_bounds(chosen.get("date_from"), chosen.get("date_to"))
+    except ValueError as exc:
+        form.add_error(None, str(exc))
+        bounds = selectors.usage_bounds(None, None)
+    usage = selectors.usage_of(_owner(request), **bounds)
+    peak = max((sum(a for a, _ in counts.values()) for _, counts in usage.days), default=0) or 1
+    sources = [(value, label) for value, label in SavedAnalysis.Source.choices]
+    return render(
+        request,
+        "archive/usage.html",
+        {
+            "form": form,
+            "usage": usage,
+            "sources": sources,
+            "peak": peak,
+            "half": f"{peak / 2:g}",
+            "days": [
+                (
+                    day,
+                    [(value, counts[value][0], counts[value][0] / peak) for value, _ in sources],
+                    sum(a for a, _ in counts.values()),
+                )
+                for day, counts in usage.days
+            ],
+        },
+    )

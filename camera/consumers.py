@@ -23,6 +23,8 @@ from analysis.ml.images import ImageError
 from analysis.ml.loaders import DETECTORS
 from analysis.ml.tta import MAX_PASSES
 from analysis.services import Busy
+from archive.models import SavedAnalysis
+from archive.services import usage_record
 from camera import services
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401
 # How often an open socket checks that its session or token still stands.
 AUTH_RECHECK_SECONDS = 5.0
+# How often a socket adds its analysed frames to the user's usage counts.
+USAGE_REPORT_SECONDS = 30.0
 
 
 class CameraConsumer(AsyncWebsocketConsumer):
@@ -50,6 +54,10 @@ class CameraConsumer(AsyncWebsocketConsumer):
         self.detector = "auto"
         self.worker: asyncio.Task[None] | None = None
         self.authorized_at = time.monotonic()
+        # Live frames count in the usage page, written a few times a minute, not per frame.
+        self.unreported_frames = 0
+        self.unreported_faces = 0
+        self.reported_at = time.monotonic()
         # A new password or e-mail address closes the user's sockets through this group.
         self.group = user_group(user.pk)
         if self.channel_layer is not None:
@@ -61,9 +69,19 @@ class CameraConsumer(AsyncWebsocketConsumer):
         worker = getattr(self, "worker", None)
         if worker is not None:
             worker.cancel()
+        if getattr(self, "unreported_frames", 0):
+            await self._report_usage()
         group = getattr(self, "group", None)
         if group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _report_usage(self) -> None:
+        frames, faces = self.unreported_frames, self.unreported_faces
+        self.unreported_frames = self.unreported_faces = 0
+        self.reported_at = time.monotonic()
+        await database_sync_to_async(usage_record)(
+            owner=self.user, source=SavedAnalysis.Source.CAMERA, analyses=frames, faces=faces
+        )
 
     async def credentials_revoked(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_UNAUTHORIZED)
@@ -117,6 +135,10 @@ class CameraConsumer(AsyncWebsocketConsumer):
                 await self._error("server_error", "This frame could not be analysed.", frame=number)
                 continue
             self.last_good_frame = data
+            self.unreported_frames += 1
+            self.unreported_faces += len(result["faces"])
+            if time.monotonic() - self.reported_at > USAGE_REPORT_SECONDS:
+                await self._report_usage()
             await self._send({"type": "faces", "frame": number, "dropped": self.dropped, **result})
 
     async def _command(self, text: str) -> None:

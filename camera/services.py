@@ -9,7 +9,7 @@ from accounts.models import User
 from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput
 from archive.models import SavedAnalysis
-from archive.services import analysis_pictures, analysis_save
+from archive.services import analysis_pictures, analysis_save, usage_record
 
 # A live frame is scored through fewer passes than an upload, so that the overlay keeps up;
 # a capture uses the full default.
@@ -53,10 +53,12 @@ def frame_capture_run(*, data: bytes, detector: str = "auto") -> CapturedFrame:
 def frame_capture_save(*, owner: User, frame: CapturedFrame, name: str) -> SavedAnalysis:
     """Save a captured frame's analysis to ``owner``'s archive, marked as from the camera
     (database and storage work only)."""
-    return analysis_save(
+    saved = analysis_save(
         owner=owner,
         run=frame.run,
         name=name,
         source=SavedAnalysis.Source.CAMERA,
         pictures=frame.pictures,
     )
+    usage_record(owner=owner, source=SavedAnalysis.Source.CAMERA, faces=len(frame.run.result.faces))
+    return saved

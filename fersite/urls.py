@@ -17,6 +17,7 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
 
 
 api_v1 = [
+    path("", include("accounts.api.urls")),
     path("", include("analysis.api.urls")),
     path("", include("archive.api.urls")),
 ]

@@ -13,21 +13,12 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.serializers import _Output
 from analysis.ml.types import EMOTIONS, Box, Landmarks
 
 VERDICTS = ("reliable", "uncertain")
 # How a face was found: by the detector, after framing a tight crop, or as the whole picture.
 FOUND_BY = ("detected", "framed", "whole_image")
-
-
-class _Output(serializers.Serializer):  # type: ignore[type-arg]
-    """A serializer that only writes: its input side is never used."""
-
-    def create(self, validated_data: Any) -> Any:
-        raise NotImplementedError
-
-    def update(self, instance: Any, validated_data: Any) -> Any:
-        raise NotImplementedError
 
 
 class Rounded(serializers.FloatField):
@@ -159,18 +150,3 @@ class DetectionOutput(_Output):
     detector = serializers.CharField()
     faces = DetectedFaceOutput(many=True, source="indexed_faces")
     timings_ms = serializers.DictField(child=Rounded(digits=1))
-
-
-class ErrorBody(_Output):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    # DRF's metaclass takes declared fields off the class, so this does not hide .fields.
-    fields = serializers.DictField(  # type: ignore[assignment]
-        required=False, help_text="per field, for validation_error"
-    )
-
-
-class ErrorOutput(_Output):
-    """Every error: ``{"error": {"code": ..., "message": ...}}``."""
-
-    error = ErrorBody()

@@ -16,8 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.serializers import ErrorOutput
 from analysis import services
-from analysis.api.serializers import DetectionOutput, ErrorOutput
+from analysis.api.serializers import DetectionOutput
 from analysis.ml.loaders import DETECTORS
 
 

@@ -9,7 +9,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from analysis.api.serializers import FaceOutput, ImageOutput, _Output
+from accounts.api.serializers import _Output
+from analysis.api.serializers import FaceOutput, ImageOutput
 from analysis.ml.types import EMOTIONS
 from archive.models import SavedAnalysis
 

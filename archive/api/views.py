@@ -14,9 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.serializers import ErrorOutput, _Output
 from accounts.models import User
 from analysis import services as analysis_services
-from analysis.api.serializers import AnalysisOutput, ErrorOutput, _Output
+from analysis.api.serializers import AnalysisOutput
 from analysis.api.views import IMAGE_ERRORS, FaceIndexesField, ImageInput
 from analysis.ml.tta import MAX_PASSES
 from analysis.ml.types import EMOTIONS
@@ -79,6 +80,9 @@ class AnalyzeApi(APIView):
             select=data.get("faces"),
             annotated=data["annotate"],
         )
+        # A token is an API client; a browser session is the analysis page.
+        source = SavedAnalysis.Source.API if request.auth else SavedAnalysis.Source.UPLOAD
+        services.usage_record(owner=_owner(request), source=source, faces=len(run.result.faces))
         body = dict(AnalysisOutput(run).data)
         if data["annotate"]:
             body["annotated_image"] = run.annotated_data_url
@@ -87,6 +91,7 @@ class AnalyzeApi(APIView):
                 owner=_owner(request),
                 run=run,
                 name=data.get("name", ""),
+                source=source,
                 keep_image=data["keep_image"],
             )
             body["analysis_id"] = saved.pk
@@ -211,3 +216,74 @@ class AnalysisImageApi(APIView):
             choices = ", ".join(IMAGE_KINDS)
             raise serializers.ValidationError({"kind": [f"Choose one of {choices}."]})
         return image_response(selectors.analysis_of(_owner(request), analysis_id), kind)
+
+
+class UsageOutput(_Output):
+    class DayOutput(_Output):
+        day = serializers.DateField()
+        analyses = serializers.IntegerField()
+        faces = serializers.IntegerField()
+        by_source = serializers.DictField(
+            child=serializers.DictField(child=serializers.IntegerField()),
+            help_text="per source (upload, camera, api): analyses and faces",
+        )
+
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    analyses = serializers.IntegerField()
+    faces = serializers.IntegerField()
+    days = DayOutput(many=True)
+    saved_analyses = serializers.IntegerField()
+    bytes_stored = serializers.IntegerField(help_text="the size of the kept pictures")
+    throttle = serializers.DictField(
+        allow_null=True, help_text="the remaining allowance, when the server throttles"
+    )
+
+
+def usage_body(usage: selectors.Usage) -> dict[str, Any]:
+    return {
+        "date_from": usage.date_from,
+        "date_to": usage.date_to,
+        "analyses": usage.analyses,
+        "faces": usage.faces,
+        "days": [
+            {
+                "day": day,
+                "analyses": sum(a for a, _ in counts.values()),
+                "faces": sum(f for _, f in counts.values()),
+                "by_source": {
+                    source: {"analyses": a, "faces": f} for source, (a, f) in counts.items()
+                },
+            }
+            for day, counts in usage.days
+        ],
+        "saved_analyses": usage.saved_analyses,
+        "bytes_stored": usage.bytes_stored,
+        # This server does not throttle per user (yet): there is no allowance to report.
+        "throttle": None,
+    }
+
+
+class UsageApi(APIView):
+    """The caller's analyses and faces per day and source, and the storage their pictures use."""
+
+    @extend_schema_serializer(component_name="UsageRange")
+    class RangeSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        date_from = serializers.DateField(required=False, help_text="default: 29 days ago")
+        date_to = serializers.DateField(required=False, help_text="default: today")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return selectors.usage_bounds(attrs.get("date_from"), attrs.get("date_to"))
+            except ValueError as exc:
+                raise serializers.ValidationError({"date_from": [str(exc)]}) from exc
+
+    @extend_schema(
+        parameters=[RangeSerializer],
+        responses={200: UsageOutput, 400: ErrorOutput, 401: ErrorOutput},
+    )
+    def get(self, request: Request) -> Response:
+        params = self.RangeSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        usage = selectors.usage_of(_owner(request), **params.validated_data)
+        return Response(UsageOutput(usage_body(usage)).data)

@@ -336,3 +336,23 @@ async def test_a_socket_of_a_deactivated_user_closes_at_its_next_check(
     for communicator in (session_socket, token_socket):
         await communicator.send_to(bytes_data=frame)
         assert (await communicator.receive_output(timeout=20))["code"] == 4401
+
+
+async def test_live_frames_and_captures_count_in_the_usage(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from archive.models import UsageDay
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    for _ in range(2):
+        await communicator.send_to(bytes_data=frame)
+        await communicator.receive_json_from(timeout=20)
+    await communicator.send_to(text_data='{"type": "capture"}')
+    await communicator.receive_json_from(timeout=20)
+    await communicator.disconnect()
+    row = await sync_to_async(UsageDay.objects.get)(owner=alice, source="camera")
+    # Two live frames (reported when the socket closed) and one capture, one face each.
+    assert (row.analyses, row.faces) == (3, 3)
