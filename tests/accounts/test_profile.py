@@ -205,3 +205,77 @@ def test_deleting_the_account_needs_the_password_and_removes_everything(
     assert not SavedAnalysis.objects.filter(owner_id=alice.pk).exists()
     assert not storage.exists(saved.original.name)
     assert alice_client.get("/analyze/")["Location"].startswith("/accounts/login/")
+
+
+def _confirmed_app(client: Client, user: User) -> tuple[TOTPDevice, list[str]]:
+    client.post("/accounts/2fa/app/", {"action": "start", "password": DEFAULT_PASSWORD})
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    response = client.post("/accounts/2fa/app/", {"code": f"{totp(device.bin_key):06d}"})
+    device.refresh_from_db()
+    return device, list(response.context["codes"])
+
+
+def test_removing_the_authenticator_app_needs_the_password(
+    alice_client: Client, alice: User
+) -> None:
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    _confirmed_app(alice_client, alice)
+    alice_client.post("/accounts/2fa/app/remove/", {"password": "wrong"})
+    assert TOTPDevice.objects.filter(user=alice, confirmed=True).exists()
+    alice_client.post("/accounts/2fa/app/remove/", {"password": DEFAULT_PASSWORD})
+    assert not TOTPDevice.objects.filter(user=alice).exists()
+    assert not StaticDevice.objects.filter(user=alice).exists()
+    # Sign-in codes come by email again.
+    fresh = Client()
+    fresh.post("/accounts/login/", {"login": alice.email, "password": DEFAULT_PASSWORD})
+    assert "authenticator app" not in fresh.get("/accounts/2fa/").content.decode()
+
+
+def test_new_backup_codes_replace_the_old_ones(alice_client: Client, alice: User) -> None:
+    _, old_codes = _confirmed_app(alice_client, alice)
+    refused = alice_client.post("/accounts/2fa/backup-codes/", {"password": "wrong"})
+    assert refused.status_code == 302
+    response = alice_client.post("/accounts/2fa/backup-codes/", {"password": DEFAULT_PASSWORD})
+    new_codes = list(response.context["codes"])
+    assert len(new_codes) == 10
+    assert not set(new_codes) & set(old_codes)
+
+    def sign_in_with(code: str) -> int:
+        fresh = Client()
+        fresh.post("/accounts/login/", {"login": alice.email, "password": DEFAULT_PASSWORD})
+        return int(fresh.post("/accounts/2fa/", {"code": code, "next": "/"}).status_code)
+
+    assert sign_in_with(old_codes[0]) == 200  # refused: the form again
+    assert sign_in_with(new_codes[0]) == 302
+
+
+def test_removing_the_avatar_deletes_its_file(alice_client: Client, alice: User) -> None:
+    alice_client.post("/accounts/avatar/upload/", {"avatar": _jpeg((300, 300))})
+    alice.refresh_from_db()
+    storage, name = alice.avatar.storage, alice.avatar.name
+    assert storage.exists(name)
+    alice_client.post("/accounts/avatar/remove/")
+    alice.refresh_from_db()
+    assert not alice.avatar
+    assert not storage.exists(name)
+    assert alice_client.get("/accounts/avatar/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/path", "http:evil.example"]
+)
+def test_the_second_step_never_redirects_to_another_site(
+    client: Client, alice: User, target: str
+) -> None:
+    from django.core import mail
+
+    from tests.accounts.helpers import sign_in_code
+
+    client.post("/accounts/login/", {"login": alice.email, "password": DEFAULT_PASSWORD})
+    client.get("/accounts/2fa/")
+    code = sign_in_code(alice.email)
+    response = client.post("/accounts/2fa/", {"code": code, "next": target})
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert mail.outbox

@@ -196,3 +196,40 @@ def test_a_picture_missing_from_storage_is_a_404_not_an_error(
     archive = zipfile.ZipFile(io.BytesIO(_content(alice_client.get("/archive/export/zip/"))))
     assert f"images/{saved.pk}-original.jpg" in archive.namelist()
     assert f"images/{saved.pk}-annotated.jpg" not in archive.namelist()
+
+
+@pytest.mark.parametrize("kind", ["original", "annotated", "thumbnail"])
+def test_each_picture_is_served_as_a_jpeg_to_its_owner(
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis], kind: str
+) -> None:
+    from PIL import Image
+
+    saved = save_for(alice, "pictures")
+    for url in (f"/archive/{saved.pk}/image/{kind}/", f"/api/v1/analyses/{saved.pk}/images/{kind}"):
+        response = alice_client.get(url)
+        assert response.status_code == 200, url
+        assert response["Content-Type"] == "image/jpeg"
+        picture = Image.open(io.BytesIO(_content(response)))
+        assert picture.format == "JPEG"
+        if kind == "thumbnail":
+            assert max(picture.size) <= 360
+        else:
+            assert picture.size == (saved.width, saved.height)
+
+
+def test_unknown_actions_formats_and_kinds_are_refused_clearly(
+    alice_client: Client, alice: User, save_for: Callable[..., SavedAnalysis]
+) -> None:
+    saved = save_for(alice, "kept")
+    assert (
+        alice_client.post("/archive/bulk/", {"ids": [saved.pk], "action": "shred"}).status_code
+        == 404
+    )
+    assert alice_client.get("/archive/export/xls/").status_code == 404
+    assert alice_client.get(f"/archive/{saved.pk}/image/raw/").status_code == 404
+    api = alice_client.get(f"/api/v1/analyses/{saved.pk}/images/raw")
+    assert api.status_code == 400
+    assert api.json()["error"]["code"] == "validation_error"
+    assert alice_client.get("/api/v1/analyses/export/csv?ids=a,b").status_code == 400
+    # Nothing was lost on the way.
+    assert SavedAnalysis.objects.filter(pk=saved.pk, name="kept").exists()

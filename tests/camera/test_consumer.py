@@ -356,3 +356,27 @@ async def test_live_frames_and_captures_count_in_the_usage(
     row = await sync_to_async(UsageDay.objects.get)(owner=alice, source="camera")
     # Two live frames (reported when the socket closed) and one capture, one face each.
     assert (row.analyses, row.faces) == (3, 3)
+
+
+async def test_bad_messages_get_errors_and_the_socket_stays_open(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from camera.services import MAX_FRAME_BYTES
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=b"\xff" * (MAX_FRAME_BYTES + 1))
+    assert (await communicator.receive_json_from())["error"]["code"] == "file_too_large"
+    await communicator.send_to(text_data="not json")
+    assert (await communicator.receive_json_from())["error"]["code"] == "validation_error"
+    await communicator.send_to(text_data='["a list"]')
+    assert (await communicator.receive_json_from())["error"]["code"] == "validation_error"
+    await communicator.send_to(text_data='{"type": "explode"}')
+    assert (await communicator.receive_json_from())["error"]["code"] == "validation_error"
+    await communicator.send_to(text_data='{"type": "settings", "detector": "psychic"}')
+    assert (await communicator.receive_json_from())["error"]["code"] == "validation_error"
+    await communicator.send_to(bytes_data=frame)
+    assert (await communicator.receive_json_from(timeout=20))["type"] == "faces"
+    await communicator.disconnect()

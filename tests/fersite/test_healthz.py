@@ -105,3 +105,47 @@ def test_it_reports_degraded_when_the_channel_layer_fails(
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"
     assert response.json()["channel_layer"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_a_missing_required_weight_degrades_the_service(
+    staff_client: Client, settings: LazySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from analysis.ml import weights
+
+    real = weights.all_weights
+
+    def without_the_emotion_model(models_dir: object) -> list[object]:
+        found = real(models_dir)  # type: ignore[arg-type]
+        return [dataclasses.replace(w, path=None) if w.key == "emotion" else w for w in found]
+
+    monkeypatch.setattr("analysis.health.all_weights", without_the_emotion_model)
+    response = staff_client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["models"]["ok"] is False
+    emotion = next(w for w in body["models"]["weights"] if w["key"] == "emotion")
+    assert emotion["required"] is True
+    assert emotion["present"] is False
+
+
+def test_the_server_start_warms_the_models_up_when_asked(
+    settings: LazySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from django.apps import apps
+
+    from analysis import services
+
+    done = threading.Event()
+    monkeypatch.setattr(services, "models_warm_up", done.set)
+    settings.ML_WARMUP = False
+    apps.get_app_config("analysis").asgi_started()  # type: ignore[attr-defined]
+    assert not done.wait(0.3)
+    settings.ML_WARMUP = True
+    apps.get_app_config("analysis").asgi_started()  # type: ignore[attr-defined]
+    assert done.wait(5)
