@@ -19,6 +19,28 @@ class AccountAdapter(DefaultAccountAdapter):
     """allauth's own limit on failed logins (five, then five minutes for everyone, the owner
     included) is replaced by accounts.throttle's backoff."""
 
+    def add_message(
+        self,
+        request: HttpRequest,
+        level: int,
+        message_template: str | None = None,
+        message_context: dict[str, Any] | None = None,
+        extra_tags: str = "",
+        message: str | None = None,
+    ) -> None:
+        # The password is only the first step: "signed in" is said once the second factor
+        # is passed (accounts.views.otp_verify), not on the page that asks for the code.
+        if message_template == "account/messages/logged_in.txt":
+            return
+        super().add_message(
+            request,
+            level,
+            message_template=message_template,
+            message_context=message_context,
+            extra_tags=extra_tags,
+            message=message,
+        )
+
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         # The check happens in authenticate(), which holds the attempt's turn.
         pass

@@ -164,7 +164,10 @@ def otp_code_send(*, user: User) -> tuple[bool, str]:
     if not allowed:
         wait = details.get("next_generation_at") if details else None
         seconds = max(1, int((wait - timezone.now()).total_seconds())) if wait else 60
-        return False, f"A code was sent a moment ago; you can ask for another in {seconds} s."
+        return False, (
+            f"We sent a code to {user.email} a moment ago; use that one (it is valid for 10 "
+            f"minutes), or ask for a new one in {seconds} s."
+        )
     try:
         device.generate_challenge()
     except (smtplib.SMTPException, OSError):

@@ -67,12 +67,14 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
                         form.add_error("code", "This code is wrong or has expired.")
             if verified:
                 request.session.pop(_SENT_KEY, None)
+                messages.success(request, f"Signed in as {user.username}.")
                 return redirect(_safe_next(request))
     elif not has_app and not request.session.get(_SENT_KEY):
         # The first visit sends the code by itself; later visits wait for "send again".
-        sent, message = services.otp_code_send(user=user)
+        # A code sent moments ago (a second sign-in, another tab) is still good: say so plainly.
+        _, message = services.otp_code_send(user=user)
         request.session[_SENT_KEY] = True
-        messages.info(request, message) if sent else messages.warning(request, message)
+        messages.info(request, message)
     return render(
         request,
         "accounts/otp_verify.html",

@@ -260,7 +260,7 @@ def test_resending_a_code_has_a_cooldown(client: Client, verified_user: User) ->
     client.get("/accounts/2fa/")
     assert len(mail.outbox) == 1
     response = client.post("/accounts/2fa/", {"action": "resend"}, follow=True)
-    assert "ask for another in" in response.content.decode()
+    assert "ask for a new one in" in response.content.decode()
     assert len(mail.outbox) == 1
     EmailDevice.objects.filter(user=verified_user).update(last_generated_timestamp=None)
     client.post("/accounts/2fa/", {"action": "resend"})
@@ -319,7 +319,9 @@ def test_password_reset_by_link_works_once(client: Client, verified_user: User) 
     assert _login(Client(), password=new_password).status_code == 302
 
 
-def test_changing_the_password_ends_the_sessions(client: Client, verified_user: User) -> None:
+def test_changing_the_password_ends_the_other_sessions_and_keeps_this_one(
+    client: Client, verified_user: User
+) -> None:
     from tests.conftest import login_verified
 
     other = Client()
@@ -337,7 +339,9 @@ def test_changing_the_password_ends_the_sessions(client: Client, verified_user: 
     )
     assert response.status_code == 302
     assert other.get("/analyze/")["Location"].startswith("/accounts/login/")
-    assert client.get("/analyze/")["Location"].startswith("/accounts/login/")
+    # The person who changed it stays signed in, second factor included: no new code to wait for.
+    assert client.get("/analyze/").status_code == 200
+    assert not mail.outbox
     # A token handed out under the old password stops working with it.
     assert Client().get("/api/v1/analyses", HTTP_AUTHORIZATION=f"Token {key}").status_code == 401
     assert not ApiToken.objects.filter(user=verified_user).exists()
@@ -409,3 +413,31 @@ def test_changing_the_email_needs_the_new_address_verified(
     assert verified_user.email == "carol.new@example.org"
     # Tokens made under the old address are revoked with the change.
     assert not ApiToken.objects.filter(user=verified_user).exists()
+
+
+def test_the_code_page_says_nothing_of_the_account_until_the_code_is_in(
+    client: Client, verified_user: User
+) -> None:
+    _login(client)
+    page = client.get("/accounts/2fa/").content.decode()
+    assert "Successfully signed in" not in page
+    assert verified_user.username not in page.split("<main", 1)[0]  # not in the navigation
+    assert "Cancel sign-in" in page
+    # A reload neither sends another code nor warns about a rate limit.
+    again = client.get("/accounts/2fa/").content.decode()
+    assert len(mail.outbox) == 1
+    assert "ask for a new one" not in again
+    assert "Too many" not in again
+    done = client.post("/accounts/2fa/", {"code": sign_in_code(verified_user.email), "next": "/"})
+    assert "Signed in as carol." in client.get(done["Location"]).content.decode()
+
+
+def test_the_login_form_puts_labels_above_inputs_and_errors_under_them(client: Client) -> None:
+    page = client.get("/accounts/login/").content.decode()
+    assert "Remember Me:" not in page
+    assert 'class="inline-check"' in page
+    wrong = _login(client, password="wrong").content.decode()
+    form = wrong.split("<form", 1)[1]
+    # The message follows the fields' labels' opening, not a bare list before them.
+    assert 'class="message message-error"' in form
+    assert '<ul class="errorlist' not in form
