@@ -19,7 +19,7 @@ class AccountAdapter(DefaultAccountAdapter):
     """allauth's own limit on failed logins (five, then five minutes for everyone, the owner
     included) is replaced by accounts.throttle's backoff."""
 
-    def add_message(
+    def add_message(  # noqa: PLR0917 - allauth's signature, called positionally by allauth.
         self,
         request: HttpRequest,
         level: int,
