@@ -31,6 +31,7 @@ from analysis.ml.images import (
 )
 from analysis.ml.registry import in_model_thread
 from analysis.ml.types import (
+    Box,
     DetectedFace,
     EmotionClassifier,
     Enhancer,
@@ -223,11 +224,13 @@ def analysis_run(
     select: Sequence[int] | None = None,
     annotated: bool = True,
     max_pixels: int | None = None,
+    extra_boxes: Sequence[Box] = (),
 ) -> AnalysisRun:
     """Decode, detect, score the faces of an uploaded image, and draw the result.
 
     ``select`` keeps only the faces at these positions of the left-to-right order that
-    :func:`faces_detect` gives for the same image and detector.
+    :func:`faces_detect` gives for the same image and detector; ``extra_boxes`` adds faces
+    marked by hand, numbered after the detected ones.
     """
     enhancer = in_model_thread(lambda: _enhancer(enhance))
     started = time.perf_counter()
@@ -241,6 +244,7 @@ def analysis_run(
             passes=passes,
             select=select,
             enhancer=enhancer,
+            extra_boxes=extra_boxes,
         )
     )
     result = result.with_timing("decode", decode_ms)

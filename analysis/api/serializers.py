@@ -17,8 +17,9 @@ from accounts.api.serializers import _Output
 from analysis.ml.types import EMOTIONS, Box, Landmarks
 
 VERDICTS = ("reliable", "uncertain")
-# How a face was found: by the detector, after framing a tight crop, or as the whole picture.
-FOUND_BY = ("detected", "framed", "whole_image")
+# How a face was found: by the detector, after framing a tight crop, as the whole picture, or
+# marked by hand.
+FOUND_BY = ("detected", "framed", "whole_image", "manual")
 
 
 class Rounded(serializers.FloatField):

@@ -20,6 +20,7 @@ from accounts.api.serializers import ErrorOutput
 from analysis import services
 from analysis.api.serializers import DetectionOutput
 from analysis.ml.loaders import DETECTORS
+from analysis.ml.types import Box
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -47,6 +48,35 @@ IMAGE_ERRORS = {
     413: ErrorOutput,
     503: ErrorOutput,
 }
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class BoxesField(serializers.Field):  # type: ignore[type-arg]
+    """Boxes as "x,y,w,h" separated by semicolons ("10,20,80,80;200,40,90,90")."""
+
+    MAX_BOXES = 50
+
+    def to_internal_value(self, data: Any) -> list[Box]:
+        text = str(data).strip()
+        if not text:
+            return []
+        boxes = []
+        for part in text.split(";"):
+            try:
+                x, y, w, h = (int(float(value)) for value in part.split(","))
+            except ValueError as exc:
+                raise serializers.ValidationError(
+                    'Give each box as "x,y,w,h" in pixels, boxes separated by ";".'
+                ) from exc
+            if w <= 0 or h <= 0:
+                raise serializers.ValidationError("A box needs a positive width and height.")
+            boxes.append(Box(x, y, w, h))
+        if len(boxes) > self.MAX_BOXES:
+            raise serializers.ValidationError(f"At most {self.MAX_BOXES} boxes.")
+        return boxes
+
+    def to_representation(self, value: list[Box]) -> str:
+        return ";".join(",".join(str(v) for v in box.as_list()) for box in value)
 
 
 class ImageInput(serializers.Serializer):  # type: ignore[type-arg]

@@ -17,6 +17,7 @@ from analysis.ml.ensemble import Ensemble, Source
 from analysis.ml.images import ImageError
 from analysis.ml.types import (
     EMOTIONS,
+    Box,
     DetectedFace,
     EmotionClassifier,
     EmotionScores,
@@ -41,6 +42,38 @@ class UnknownFaces(ImageError):
         )
 
 
+# A marked face smaller than this (in pixels of the picture) cannot be read.
+MIN_MARKED_SIDE = 8
+
+
+def marked_faces(image: RGBImage, boxes: Sequence[Box]) -> list[DetectedFace]:
+    """Faces a person marked by hand, clipped to the picture; raises UnmarkableFace for a box
+    that lies outside the picture or is too small."""
+    height, width = int(image.shape[0]), int(image.shape[1])
+    faces = []
+    for box in boxes:
+        x1, y1 = max(0, box.x), max(0, box.y)
+        x2, y2 = min(width, box.x + box.w), min(height, box.y + box.h)
+        if x2 - x1 < MIN_MARKED_SIDE or y2 - y1 < MIN_MARKED_SIDE:
+            raise UnmarkableFace(box, width, height)
+        faces.append(
+            DetectedFace(
+                box=Box(x1, y1, x2 - x1, y2 - y1), score=1.0, detector="manual", how="manual"
+            )
+        )
+    return faces
+
+
+class UnmarkableFace(ImageError):
+    code = "validation_error"
+
+    def __init__(self, box: Box, width: int, height: int) -> None:
+        super().__init__(
+            f"boxes: {box.as_list()} does not mark a face of at least {MIN_MARKED_SIDE} pixels "
+            f"inside the {width}x{height} picture."
+        )
+
+
 def detect(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
     """The faces of ``image``, left to right."""
     return find_faces(image, detector)
@@ -54,17 +87,20 @@ def analyse(
     passes: int = 10,
     select: Sequence[int] | None = None,
     enhancer: Enhancer | None = None,
+    extra_boxes: Sequence[Box] = (),
 ) -> ImageResult:
     """Detect and score the faces of ``image``, enlarging each one first with ``enhancer``.
 
     ``classifier`` is one emotion classifier or an ensemble of them.
 
     ``select`` keeps only the faces with these indices (positions in left-to-right order).
+    ``extra_boxes`` are faces a person marked that the detector missed: they are scored like
+    the others and numbered after them, so that the detected faces keep their numbers.
     """
     views = tta.views(passes)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    faces = find_faces(image, detector)
+    faces = find_faces(image, detector) + marked_faces(image, extra_boxes)
     timings["detect"] = _ms_since(started)
     indexed = list(enumerate(faces))
     if select is not None:
@@ -107,6 +143,8 @@ def analyse(
         )
     elif any(face.how == "framed" for face in analysed):
         notes.append("The face fills the picture; it was found after framing the picture.")
+    if any(face.how == "manual" for face in analysed):
+        notes.append("Faces you marked by hand are scored as they are, without alignment.")
     return ImageResult(
         width=int(image.shape[1]),
         height=int(image.shape[0]),

@@ -10,8 +10,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.serializers import _Output
-from analysis.api.serializers import FaceOutput, ImageOutput
-from analysis.ml.types import EMOTIONS
+from analysis.api.serializers import FOUND_BY, VERDICTS, FaceOutput, ImageOutput
+from analysis.ml.loaders import ENHANCERS
+from analysis.ml.tta import MAX_PASSES
+from analysis.ml.types import (
+    EMOTIONS,
+    Box,
+    DetectedFace,
+    EmotionScores,
+    FaceResult,
+    ImageResult,
+    Landmarks,
+    Quality,
+)
 from archive.models import SavedAnalysis
 
 IMAGE_KINDS = ("original", "annotated", "thumbnail")
@@ -93,3 +104,118 @@ class SavedAnalysesExport(_Output):
     """The JSON export: every chosen analysis with its faces."""
 
     analyses = SavedAnalysisOutput(many=True)
+
+
+def _emotion_map(value: dict[str, float], *, name: str) -> dict[str, float]:
+    if set(value) != set(EMOTIONS):
+        raise serializers.ValidationError(f"{name} needs exactly the 7 emotions.")
+    if any(not 0.0 <= float(p) <= 1.0 for p in value.values()):
+        raise serializers.ValidationError(f"{name} values lie between 0 and 1.")
+    return {emotion: float(value[emotion]) for emotion in EMOTIONS}
+
+
+class QualityInput(serializers.Serializer):  # type: ignore[type-arg]
+    verdict = serializers.ChoiceField(choices=VERDICTS)
+    reasons = serializers.ListField(child=serializers.CharField(max_length=200), max_length=10)
+    face_size = serializers.IntegerField(min_value=0)
+    sharpness = serializers.FloatField(min_value=0)
+    yaw = serializers.FloatField(allow_null=True)
+    roll = serializers.FloatField(allow_null=True)
+
+
+class FaceInput(serializers.Serializer):  # type: ignore[type-arg]
+    """A face as the analyze answer gave it (FaceOutput), sent back to be saved."""
+
+    index = serializers.IntegerField(min_value=0, max_value=999)
+    box = serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4)
+    score = serializers.FloatField(min_value=0, max_value=1)
+    detector = serializers.CharField(max_length=20)
+    found_by = serializers.ChoiceField(choices=FOUND_BY)
+    landmarks = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        min_length=5,
+        max_length=5,
+        allow_null=True,
+        required=False,
+    )
+    emotions = serializers.DictField(child=serializers.FloatField())
+    spread = serializers.DictField(child=serializers.FloatField())
+    agreement = serializers.FloatField(min_value=0, max_value=1)
+    quality = QualityInput()
+
+    def validate_emotions(self, value: dict[str, float]) -> dict[str, float]:
+        emotions = _emotion_map(value, name="emotions")
+        if abs(sum(emotions.values()) - 1.0) > 0.02:
+            raise serializers.ValidationError("emotions must sum to 1.")
+        return emotions
+
+    def validate_spread(self, value: dict[str, float]) -> dict[str, float]:
+        return _emotion_map(value, name="spread")
+
+
+class ResultInput(serializers.Serializer):  # type: ignore[type-arg]
+    """The answer of ``POST /api/v1/analyze`` (the fields that are saved)."""
+
+    class Size(serializers.Serializer):  # type: ignore[type-arg]
+        width = serializers.IntegerField(min_value=1)
+        height = serializers.IntegerField(min_value=1)
+
+    image = Size()
+    detector = serializers.CharField(max_length=20)
+    passes = serializers.IntegerField(min_value=1, max_value=MAX_PASSES)
+    enhance = serializers.ChoiceField(choices=ENHANCERS, default="none")
+    notes = serializers.ListField(
+        child=serializers.CharField(max_length=500), max_length=10, default=list
+    )
+    models = serializers.DictField(child=serializers.CharField(max_length=100), default=dict)
+    faces = FaceInput(many=True, max_length=100)  # type: ignore[call-arg]
+
+    def validate_faces(self, faces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        indexes = [face["index"] for face in faces]
+        if len(set(indexes)) != len(indexes):
+            raise serializers.ValidationError("Each face number may appear once.")
+        return faces
+
+
+def result_from_input(data: dict[str, Any]) -> ImageResult:
+    """The pipeline's result for a validated ResultInput."""
+    faces = []
+    for face in data["faces"]:
+        quality = face["quality"]
+        landmarks = face.get("landmarks")
+        emotions = face["emotions"]
+        faces.append(
+            FaceResult(
+                index=face["index"],
+                face=DetectedFace(
+                    box=Box(*face["box"]),
+                    score=face["score"],
+                    detector=face["detector"],
+                    landmarks=Landmarks(*(tuple(p) for p in landmarks)) if landmarks else None,
+                    how=face["found_by"],
+                ),
+                emotions=EmotionScores(
+                    probabilities=emotions,
+                    spread=face["spread"],
+                    passes=data["passes"],
+                    agreement=face["agreement"],
+                ),
+                quality=Quality(
+                    verdict=quality["verdict"],
+                    reasons=tuple(quality["reasons"]),
+                    face_size=quality["face_size"],
+                    sharpness=quality["sharpness"],
+                    yaw=quality["yaw"],
+                    roll=quality["roll"],
+                ),
+            )
+        )
+    return ImageResult(
+        width=data["image"]["width"],
+        height=data["image"]["height"],
+        detector=data["detector"],
+        passes=data["passes"],
+        faces=tuple(faces),
+        notes=tuple(data["notes"]),
+        models=data["models"],
+    )

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,11 +18,16 @@ from accounts.api.serializers import ErrorOutput, _Output
 from accounts.models import User
 from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput
-from analysis.api.views import IMAGE_ERRORS, FaceIndexesField, ImageInput
+from analysis.api.views import IMAGE_ERRORS, BoxesField, FaceIndexesField, ImageInput
 from analysis.ml.tta import MAX_PASSES
 from analysis.ml.types import EMOTIONS
 from archive import selectors, services
-from archive.api.serializers import SavedAnalysesExport, SavedAnalysisWithLinksOutput
+from archive.api.serializers import (
+    ResultInput,
+    SavedAnalysesExport,
+    SavedAnalysisWithLinksOutput,
+    result_from_input,
+)
 from archive.models import SavedAnalysis
 from archive.views import EXPORT_FORMATS, IMAGE_KINDS, export_response, image_response
 
@@ -62,6 +67,10 @@ class AnalyzeApi(APIView):
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
         keep_image = serializers.BooleanField(default=True)
         faces = FaceIndexesField(required=False)
+        boxes = BoxesField(
+            required=False,
+            help_text='faces the detector missed, marked by hand: "x,y,w,h;x,y,w,h"',
+        )
         annotate = serializers.BooleanField(default=False)
 
     @extend_schema(
@@ -79,6 +88,7 @@ class AnalyzeApi(APIView):
             enhance=data["enhance"],
             select=data.get("faces"),
             annotated=data["annotate"],
+            extra_boxes=data.get("boxes", []),
         )
         # A token is an API client; a browser session is the analysis page.
         source = SavedAnalysis.Source.API if request.auth else SavedAnalysis.Source.UPLOAD
@@ -100,7 +110,9 @@ class AnalyzeApi(APIView):
 
 
 class AnalysisListApi(APIView):
-    """The caller's saved analyses, newest first, paginated and filterable."""
+    """The caller's saved analyses, newest first, paginated and filterable; and saving one."""
+
+    parser_classes = (MultiPartParser, FormParser, JSONParser)
 
     @extend_schema_serializer(component_name="AnalysisFilter")
     class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -130,6 +142,60 @@ class AnalysisListApi(APIView):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(analyses, request, view=self) or []
         return paginator.get_paginated_response([_render(request, a) for a in page])
+
+    @extend_schema_serializer(component_name="SaveResultInput")
+    class SaveSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        image = serializers.FileField(allow_empty_file=True)
+        result = serializers.JSONField(
+            help_text="the answer of POST /api/v1/analyze for this image, as shown"
+        )
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        keep_image = serializers.BooleanField(default=True)
+
+    @extend_schema(
+        operation_id="analyses_create",
+        request={"multipart/form-data": SaveSerializer},
+        responses={201: SavedAnalysisWithLinksOutput, **IMAGE_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        """Save a result that was already computed (what the page shows) with its picture,
+        without analysing it again."""
+        serializer = self.SaveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not isinstance(data["result"], dict):
+            raise serializers.ValidationError({"result": ["Send the analyze answer's object."]})
+        result_input = ResultInput(data=data["result"])
+        if not result_input.is_valid():
+            raise serializers.ValidationError({"result": result_input.errors})
+        image = analysis_services.image_decode(data=analysis_services.upload_read(data["image"]))
+        result = result_from_input(result_input.validated_data)
+        if (result.width, result.height) != (image.width, image.height):
+            raise serializers.ValidationError(
+                {"result": ["The result is for a picture of another size than this one."]}
+            )
+        for face in result.faces:
+            box = face.face.box
+            inside = box.x >= 0 and box.y >= 0 and box.w > 0 and box.h > 0
+            if not inside or box.x + box.w > image.width or box.y + box.h > image.height:
+                raise serializers.ValidationError(
+                    {"result": [f"Face {face.index + 1}'s box lies outside the picture."]}
+                )
+        run = analysis_services.AnalysisRun(
+            image=image,
+            result=result,
+            enhance=result_input.validated_data["enhance"],
+            annotated_jpeg=None,
+        )
+        source = SavedAnalysis.Source.API if request.auth else SavedAnalysis.Source.UPLOAD
+        saved = services.analysis_save(
+            owner=_owner(request),
+            run=run,
+            name=data.get("name", ""),
+            source=source,
+            keep_image=data["keep_image"],
+        )
+        return Response(_render(request, saved), status=status.HTTP_201_CREATED)
 
 
 class AnalysisDetailApi(APIView):

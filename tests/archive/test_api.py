@@ -156,3 +156,76 @@ def test_anonymous_clients_get_nothing(save_for: Callable[..., SavedAnalysis], a
         "/api/v1/analyses/export/csv",
     ):
         assert APIClient().get(url).status_code in (401, 403)
+
+
+def test_a_shown_result_is_saved_as_it_is_without_analysing_again(
+    api: APIClient, alice: User, testdata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detector = FakeDetector([Box(10, 10, 100, 100), Box(300, 40, 120, 120)])
+    monkeypatch.setattr(ml_models, "detector", lambda name, threads=2: detector)
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: FakeClassifier())
+    picture = testdata / "scenes" / "astronaut.png"
+    with picture.open("rb") as image:
+        shown = api.post("/api/v1/analyze", {"image": image, "faces": "1"}, format="multipart")
+    shown = shown.json()
+    calls = len(detector.calls)
+
+    def save(result: object, **fields: str) -> Any:
+        with picture.open("rb") as image:
+            return api.post(
+                "/api/v1/analyses",
+                {"image": image, "result": json.dumps(result), **fields},
+                format="multipart",
+            )
+
+    response = save(shown, name="As shown")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["name"] == "As shown"
+    assert body["faces"] == shown["faces"]
+    assert [face["index"] for face in body["faces"]] == [1]
+    assert len(detector.calls) == calls  # nothing was detected or scored again
+    assert SavedAnalysis.objects.get(pk=body["id"]).annotated
+
+    # A result that does not fit the picture, or is not a result, is refused; nothing is saved.
+    bad_size = {**shown, "image": {"width": 10, "height": 10}}
+    outside = {**shown, "faces": [{**shown["faces"][0], "box": [500, 500, 100, 100]}]}
+    no_emotions = {**shown, "faces": [{**shown["faces"][0], "emotions": {"happy": 1.0}}]}
+    for result in (bad_size, outside, no_emotions, ["not", "a", "result"]):
+        refused = save(result)
+        assert refused.status_code == 400, result
+        assert refused.json()["error"]["code"] == "validation_error"
+    with picture.open("rb") as image:
+        not_json = api.post(
+            "/api/v1/analyses", {"image": image, "result": "{oops"}, format="multipart"
+        )
+    assert not_json.status_code == 400
+    assert SavedAnalysis.objects.count() == 1
+
+
+def test_faces_marked_by_hand_are_scored_after_the_detected_ones(
+    api: APIClient, alice: User, testdata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        ml_models, "detector", lambda name, threads=2: FakeDetector([Box(300, 40, 120, 120)])
+    )
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: FakeClassifier())
+    with (testdata / "scenes" / "astronaut.png").open("rb") as image:
+        body = api.post(
+            "/api/v1/analyze",
+            {"image": image, "boxes": "10,20,80,90;400,400,500,500"},
+            format="multipart",
+        ).json()
+    assert [face["found_by"] for face in body["faces"]] == ["detected", "manual", "manual"]
+    assert [face["index"] for face in body["faces"]] == [0, 1, 2]
+    assert body["faces"][1]["box"] == [10, 20, 80, 90]
+    # Clipped to the 512 x 512 picture.
+    assert body["faces"][2]["box"] == [400, 400, 112, 112]
+    assert sum(body["faces"][1]["emotions"].values()) == pytest.approx(1, abs=0.01)
+    for boxes in ("1,2,3", "600,600,50,50", "10,10,0,5"):
+        with (testdata / "scenes" / "astronaut.png").open("rb") as image:
+            refused = api.post(
+                "/api/v1/analyze", {"image": image, "boxes": boxes}, format="multipart"
+            )
+        assert refused.status_code == 400, boxes
+        assert refused.json()["error"]["code"] == "validation_error"
