@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from analysis.ml.registry import loaded_models
 from analysis.ml.tta import MAX_PASSES
 from analysis.ml.weights import gfpgan_model
 
@@ -25,5 +26,7 @@ def analyze_page(request: HttpRequest) -> HttpResponse:
             "max_passes": MAX_PASSES,
             "accuracy_note": MEASURED_ACCURACY,
             "gfpgan_ready": gfpgan_model(settings.ML_MODELS_DIR).present,
+            # Whether the first analysis must load the models (it then takes several seconds).
+            "models_ready": any(key.startswith("expression") for key in loaded_models()),
         },
     )

@@ -19,6 +19,7 @@ from accounts.forms import PasswordConfirmForm
 from accounts.models import User
 from analysis.ml.types import EMOTIONS
 from archive import exports, selectors, services
+from archive.api.serializers import SavedAnalysisOutput
 from archive.forms import FilterForm, RenameForm, UsageForm
 from archive.models import SavedAnalysis
 
@@ -66,13 +67,8 @@ def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
             services.analysis_rename(analysis=analysis, name=form.cleaned_data["name"])
             messages.success(request, "Renamed.")
             return redirect("archive:detail", analysis_id=analysis.pk)
-    faces = [
-        {
-            "face": face,
-            "bars": [(name, face.emotions[name], face.spread.get(name, 0.0)) for name in EMOTIONS],
-        }
-        for face in analysis.faces.all()
-    ]
+    # The same JSON as the API's, drawn by the same script as the analysis page's results.
+    faces = SavedAnalysisOutput(analysis).data["faces"]
     return render(
         request,
         "archive/detail.html",

@@ -108,7 +108,8 @@ def analyse(
         missing = sorted(wanted - set(range(len(faces))))
         if missing:
             raise UnknownFaces(missing, len(faces))
-        indexed = [(i, face) for i, face in indexed if i in wanted]
+        # Faces marked by hand are always wanted: the person just drew them.
+        indexed = [(i, face) for i, face in indexed if i in wanted or face.how == "manual"]
 
     started = time.perf_counter()
     results: list[FaceResult] = []

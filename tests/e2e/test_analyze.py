@@ -78,3 +78,53 @@ def test_a_bad_file_shows_the_error_and_the_page_stays_usable(
 def test_the_analysis_page_needs_a_login(page: Any, live_server: Any) -> None:
     page.goto(live_server.url + "/analyze/")
     assert "/accounts/login/" in page.url
+
+
+def test_mark_a_missed_face_see_it_linked_and_save_what_is_shown(
+    signed_in_page: Any, live_server: Any, testdata: Path, alice: Any
+) -> None:
+    from archive.models import SavedAnalysis
+
+    page = signed_in_page
+    page.goto(live_server.url + "/analyze/")
+    page.set_input_files("#image-input", str(testdata / "scenes" / "couple.jpg"))
+    page.locator(".face-box").first.wait_for(timeout=60_000)
+    # Keep only face 1, and draw a box around a region by hand (the photo's top-right corner).
+    page.locator(".face-box[data-index='1']").click()
+    stage = page.locator("#preview").bounding_box()
+    page.mouse.move(stage["x"] + stage["width"] * 0.80, stage["y"] + stage["height"] * 0.05)
+    page.mouse.down()
+    page.mouse.move(stage["x"] + stage["width"] * 0.95, stage["y"] + stage["height"] * 0.30, steps=5)
+    page.mouse.up()
+    assert page.locator(".face-box.is-manual").count() == 1
+    page.get_by_role("button", name="Analyze selected faces").click()
+    cards = page.locator(".face-result")
+    cards.nth(1).wait_for(timeout=60_000)
+    assert cards.count() == 2
+    assert "marked by hand" in cards.nth(1).inner_text()
+    # Each card shows its face's crop; a card and its box light up together.
+    assert page.locator(".face-result canvas.face-crop").count() == 2
+    page.locator(".result-box[data-face='0']").hover()
+    assert "is-lit" in (cards.nth(0).get_attribute("class") or "")
+    cards.nth(1).hover()
+    assert "is-lit" in (page.locator(".result-box[data-face='2']").get_attribute("class") or "")
+    assert "Authorization: Token $KEY" in page.locator("#curl-command").text_content()
+
+    # Saving stores what is shown (no new analysis) and clears the name against duplicates.
+    shown = [card.locator(".bar-value").all_inner_texts() for card in cards.all()]
+    page.fill("#save-name", "Marked by hand")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.locator("#save-status a").wait_for(timeout=30_000)
+    assert page.input_value("#save-name") == ""
+    assert page.get_by_role("button", name="Save", exact=True).is_disabled()
+    saved = SavedAnalysis.objects.get(owner=alice)
+    assert saved.name == "Marked by hand"
+    faces = list(saved.faces.order_by("index"))
+    assert [face.found_by for face in faces] == ["detected", "manual"]
+    assert [f"{face.happy * 100:.1f}%" for face in faces] == [rows[3] for rows in shown]
+
+    # Another detector makes the results stale: they are hidden, not left beside new numbers.
+    page.select_option("#detector", "haar")
+    page.locator("#results-step").wait_for(state="hidden", timeout=30_000)
+    page.locator(".face-box").first.wait_for(timeout=60_000)
+    assert page.locator(".face-box.is-manual").count() == 0
