@@ -108,3 +108,10 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+# The second-factor devices are edited on their user's page (the inlines above); their own
+# admin pages, under raw labels such as OTP_EMAIL, only duplicated that.
+for device_model in (EmailDevice, TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest
 from django.shortcuts import get_object_or_404
@@ -16,6 +17,10 @@ from accounts.models import User
 from archive.models import Face, SavedAnalysis
 from archive.services import account_delete, analyses_delete
 from archive.views import image_response
+
+
+def _may_see_pictures(request: HttpRequest) -> bool:
+    return bool(request.user.has_perm("archive.view_pictures"))
 
 
 class FaceInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -63,6 +68,9 @@ class AnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = (FaceInline,)
     actions = ("delete_with_files",)
 
+    class Media:
+        css = {"all": ["archive/admin.css"]}
+
     def get_urls(self) -> list[URLPattern]:
         urls: list[URLPattern] = [
             path(
@@ -74,20 +82,29 @@ class AnalysisAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return urls + super().get_urls()
 
     def thumbnail_view(self, request: HttpRequest, analysis_id: int) -> FileResponse:
-        # Staff who may view analyses see their thumbnails; nobody else reaches this view.
+        # Only staff with the pictures permission see a user's photo, even as a thumbnail.
         analysis = get_object_or_404(SavedAnalysis, pk=analysis_id)
-        if not self.has_view_permission(request, analysis):
-            from django.core.exceptions import PermissionDenied
-
+        if not (self.has_view_permission(request, analysis) and _may_see_pictures(request)):
             raise PermissionDenied
         return image_response(analysis, "thumbnail")
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = super().get_list_display(request)
+        return shown if _may_see_pictures(request) else [f for f in shown if f != "preview"]
+
+    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
+        return ("preview", "name") if _may_see_pictures(request) else ("name",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        return fields if _may_see_pictures(request) else [f for f in fields if f != "preview"]
 
     @admin.display(description="picture")
     def preview(self, obj: SavedAnalysis) -> str:
         if not obj.thumbnail:
             return "—"
         url = reverse("admin:archive_analysis_thumbnail", args=[obj.pk])
-        return format_html('<img src="{}" alt="" style="height:64px;border-radius:4px">', url)
+        return format_html('<img src="{}" alt="" class="admin-thumbnail">', url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -55,6 +55,9 @@ class SavedAnalysis(models.Model):
         ordering = ("-created", "-id")
         verbose_name = "saved analysis"
         verbose_name_plural = "saved analyses"
+        # Staff who may manage analyses see their names and scores, not the photos: seeing
+        # people's pictures is a permission of its own (superusers hold every permission).
+        permissions = [("view_pictures", "Can see the pictures of users' saved analyses")]
         indexes = [
             models.Index(fields=["owner", "-created"], name="archive_owner_created"),
             models.Index(

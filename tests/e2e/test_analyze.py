@@ -94,7 +94,9 @@ def test_mark_a_missed_face_see_it_linked_and_save_what_is_shown(
     stage = page.locator("#preview").bounding_box()
     page.mouse.move(stage["x"] + stage["width"] * 0.80, stage["y"] + stage["height"] * 0.05)
     page.mouse.down()
-    page.mouse.move(stage["x"] + stage["width"] * 0.95, stage["y"] + stage["height"] * 0.30, steps=5)
+    page.mouse.move(
+        stage["x"] + stage["width"] * 0.95, stage["y"] + stage["height"] * 0.30, steps=5
+    )
     page.mouse.up()
     assert page.locator(".face-box.is-manual").count() == 1
     page.get_by_role("button", name="Analyze selected faces").click()

@@ -1,0 +1,69 @@
+"""The admin: what staff see of users' analyses, and that it reads as one product."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from accounts.models import User
+from archive.models import SavedAnalysis
+from tests.conftest import login_verified
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _staff(*permissions: str) -> Client:
+    user = UserFactory(email="staff@example.org", username="staff", is_staff=True)
+    for codename in permissions:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    client = Client()
+    login_verified(client, user)
+    return client
+
+
+def test_staff_see_pictures_only_with_the_pictures_permission(
+    alice: User, save_for: Callable[..., SavedAnalysis]
+) -> None:
+    saved = save_for(alice, "Holiday")
+    thumbnail = f"/admin/archive/savedanalysis/{saved.pk}/thumbnail/"
+    plain = _staff("view_savedanalysis")
+    listing = plain.get("/admin/archive/savedanalysis/").content.decode()
+    assert "Holiday" in listing
+    assert "thumbnail" not in listing
+    assert (
+        "thumbnail"
+        not in plain.get(f"/admin/archive/savedanalysis/{saved.pk}/change/").content.decode()
+    )
+    assert plain.get(thumbnail).status_code == 403
+
+    User.objects.filter(email="staff@example.org").delete()
+    trusted = _staff("view_savedanalysis", "view_pictures")
+    assert "thumbnail" in trusted.get("/admin/archive/savedanalysis/").content.decode()
+    response = trusted.get(thumbnail)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+
+
+def test_the_admin_index_has_readable_groups_and_no_inline_script(
+    alice: User, make_run: Callable[..., object]
+) -> None:
+    from archive.services import analysis_save
+
+    analysis_save(owner=alice, run=make_run(faces=1), name="Only one face")  # type: ignore[arg-type]
+    admin = UserFactory(email="root@example.org", username="root", is_staff=True, is_superuser=True)
+    client = Client()
+    login_verified(client, admin)
+    index = client.get("/admin/").content.decode()
+    groups = re.findall(r"<caption>\s*<a[^>]*>([^<]+)</a>", index)
+    assert len(groups) == len(set(groups)), groups
+    assert not any(group.strip().upper().startswith("OTP") for group in groups), groups
+    page = client.get(f"/admin/archive/savedanalysis/{SavedAnalysis.objects.get().pk}/change/")
+    html = page.content.decode()
+    assert "Face 1 of saved analysis" in html
+    # The site's Content-Security-Policy applies here too: no inline script may be needed.
+    assert re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", html) == []
