@@ -21,7 +21,6 @@ from django.core.files.uploadedfile import UploadedFile
 
 from analysis.ml import loaders, pipeline
 from analysis.ml.annotate import annotate
-from analysis.ml.ensemble import Ensemble
 from analysis.ml.images import (
     DecodedImage,
     check_file_size,
@@ -33,9 +32,9 @@ from analysis.ml.registry import in_model_thread
 from analysis.ml.types import (
     Box,
     DetectedFace,
-    EmotionClassifier,
     Enhancer,
     FaceDetector,
+    FaceScorer,
     ImageResult,
 )
 
@@ -89,7 +88,7 @@ def _detector(name: str) -> FaceDetector:
         return loaders.detector(name, threads=settings.ML_THREADS)
 
 
-def _classifier() -> EmotionClassifier | Ensemble:
+def _classifier() -> FaceScorer:
     with _loading("The emotion model", ModelUnavailable):
         return loaders.emotion_classifier(
             models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS

@@ -17,7 +17,7 @@ from analysis.ml.types import Box
 from analysis.services import AnalysisRun
 from archive.models import SavedAnalysis
 from archive.services import analysis_save
-from tests.analysis.fakes import FakeClassifier, FakeDetector
+from tests.analysis.fakes import FakeDetector, fake_scorer
 from tests.factories import UserFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def make_run(testdata: Path) -> Callable[..., AnalysisRun]:
         result = analyse(
             image.pixels,
             detector=FakeDetector(boxes),
-            classifier=FakeClassifier(emotions or HAPPY),
+            classifier=fake_scorer(emotions or HAPPY),
             passes=3,
         )
         return AnalysisRun(image=image, result=result, enhance="none", annotated_jpeg=None)

@@ -13,17 +13,17 @@ import numpy.typing as npt
 
 from analysis.ml import quality, tta
 from analysis.ml.detection import find_faces
-from analysis.ml.ensemble import Ensemble, Source
+from analysis.ml.ensemble import Source
 from analysis.ml.images import ImageError
 from analysis.ml.types import (
     EMOTIONS,
     Box,
     DetectedFace,
-    EmotionClassifier,
     EmotionScores,
     Enhancer,
     FaceDetector,
     FaceResult,
+    FaceScorer,
     ImageResult,
     RGBImage,
 )
@@ -83,7 +83,7 @@ def analyse(
     image: RGBImage,
     *,
     detector: FaceDetector,
-    classifier: EmotionClassifier | Ensemble,
+    classifier: FaceScorer,
     passes: int = 10,
     select: Sequence[int] | None = None,
     enhancer: Enhancer | None = None,
@@ -91,7 +91,7 @@ def analyse(
 ) -> ImageResult:
     """Detect and score the faces of ``image``, enlarging each one first with ``enhancer``.
 
-    ``classifier`` is one emotion classifier or an ensemble of them.
+    ``classifier`` scores the faces: an Ensemble of one or more emotion networks.
 
     ``select`` keeps only the faces with these indices (positions in left-to-right order).
     ``extra_boxes`` are faces a person marked that the detector missed: they are scored like
@@ -114,7 +114,6 @@ def analyse(
     started = time.perf_counter()
     results: list[FaceResult] = []
     if indexed:
-        ensemble = classifier if isinstance(classifier, Ensemble) else Ensemble([classifier])
         started_enhance = time.perf_counter()
         sources: list[Source] = [
             (image, face) if enhancer is None else enhancer.enhance_face(image, face)
@@ -122,7 +121,7 @@ def analyse(
         ]
         if enhancer is not None:
             timings["enhance"] = _ms_since(started_enhance)
-        scores = ensemble.score(sources, views)
+        scores = classifier.score(sources, views)
         for (index, face), per_pass in zip(indexed, scores, strict=True):
             emotions = summarise(per_pass)
             results.append(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -132,6 +132,22 @@ class ImageResult:
     def with_timing(self, name: str, millis: float) -> ImageResult:
         """A copy with one more timing (the result itself stays as it was built)."""
         return replace(self, timings_ms={**self.timings_ms, name: millis})
+
+
+class FaceScorer(Protocol):
+    """Scores faces through test-time views: what the pipeline asks of its emotion model.
+
+    analysis.ml.ensemble.Ensemble is the one implementation: it averages one or more
+    EmotionClassifiers (a single network is an ensemble of one).
+    """
+
+    name: str
+
+    def score(
+        self, sources: Sequence[tuple[RGBImage, DetectedFace]], views: Sequence[Any]
+    ) -> npt.NDArray[np.float64]:
+        """Probabilities of every face through every view: faces x views x 7."""
+        ...
 
 
 class FaceDetector(Protocol):

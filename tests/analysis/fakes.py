@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
+from analysis.ml.ensemble import Ensemble
 from analysis.ml.types import EMOTIONS, Box, DetectedFace, RGBImage
 
 
@@ -69,3 +72,8 @@ class FakeClassifier:
 
     def warm_up(self) -> None:
         self.batches.append(0)
+
+
+def fake_scorer(*args: Any, **kwargs: Any) -> Ensemble:
+    """What the pipeline takes, as the loader gives it: an ensemble, here of one fake network."""
+    return Ensemble([FakeClassifier(*args, **kwargs)])

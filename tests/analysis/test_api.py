@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from analysis.ml import loaders as ml_models
 from analysis.ml.types import Box
-from tests.analysis.fakes import FakeClassifier, FakeDetector
+from tests.analysis.fakes import FakeDetector, fake_scorer
 
 ERROR_CODES = {"invalid image": "invalid_image", "image too large": "image_too_large"}
 
@@ -26,7 +26,7 @@ def api(alice: User) -> APIClient:
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeDetector:
     detector = FakeDetector([Box(300, 40, 120, 120), Box(20, 50, 100, 100)])
     monkeypatch.setattr(ml_models, "detector", lambda name, threads=2: detector)
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: FakeClassifier())
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: fake_scorer())
     return detector
 
 

@@ -15,7 +15,7 @@ from accounts.models import User
 from analysis.ml import loaders as ml_models
 from analysis.ml.types import Box
 from archive.models import SavedAnalysis
-from tests.analysis.fakes import FakeClassifier, FakeDetector
+from tests.analysis.fakes import FakeDetector, fake_scorer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,7 +33,7 @@ def test_analyze_can_save_to_the_archive(
     monkeypatch.setattr(
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(10, 10, 100, 100)])
     )
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: FakeClassifier())
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: fake_scorer())
     with (testdata / "scenes" / "astronaut.png").open("rb") as image:
         body = api.post(
             "/api/v1/analyze",
@@ -163,7 +163,7 @@ def test_a_shown_result_is_saved_as_it_is_without_analysing_again(
 ) -> None:
     detector = FakeDetector([Box(10, 10, 100, 100), Box(300, 40, 120, 120)])
     monkeypatch.setattr(ml_models, "detector", lambda name, threads=2: detector)
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: FakeClassifier())
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: fake_scorer())
     picture = testdata / "scenes" / "astronaut.png"
     with picture.open("rb") as image:
         shown = api.post("/api/v1/analyze", {"image": image, "faces": "1"}, format="multipart")
@@ -209,7 +209,7 @@ def test_faces_marked_by_hand_are_scored_after_the_detected_ones(
     monkeypatch.setattr(
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(300, 40, 120, 120)])
     )
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: FakeClassifier())
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: fake_scorer())
     with (testdata / "scenes" / "astronaut.png").open("rb") as image:
         body = api.post(
             "/api/v1/analyze",

@@ -17,7 +17,7 @@ from analysis.ml import loaders
 from analysis.ml.types import Box
 from archive.models import SavedAnalysis, UsageDay
 from archive.services import usage_record
-from tests.analysis.fakes import FakeClassifier, FakeDetector
+from tests.analysis.fakes import FakeDetector, fake_scorer
 from tests.conftest import login_verified
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
     detector = FakeDetector([Box(20, 50, 100, 100), Box(300, 40, 120, 120)])
     monkeypatch.setattr(loaders, "detector", lambda name, threads=2: detector)
-    monkeypatch.setattr(loaders, "emotion_classifier", lambda **_: FakeClassifier())
+    monkeypatch.setattr(loaders, "emotion_classifier", lambda **_: fake_scorer())
 
 
 def _analyze(client: APIClient, testdata: Path, **fields: str) -> dict[str, object]:

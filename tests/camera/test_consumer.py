@@ -16,6 +16,7 @@ from django.test import Client
 from accounts.models import User
 from accounts.services import api_token_create
 from analysis.ml import loaders as ml_models
+from analysis.ml.ensemble import Ensemble
 from analysis.ml.types import Box
 from archive.models import SavedAnalysis
 from fersite.asgi import application
@@ -38,7 +39,7 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeClassifier:
     monkeypatch.setattr(
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(100, 80, 160, 160)])
     )
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: classifier)
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: Ensemble([classifier]))
     return classifier
 
 
@@ -152,7 +153,7 @@ async def test_frames_that_arrive_while_busy_give_way_to_the_newest(
     monkeypatch.setattr(
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(10, 10, 90, 90)])
     )
-    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: SlowClassifier())
+    monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: Ensemble([SlowClassifier()]))
     communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
     await communicator.receive_json_from()
     for _ in range(5):

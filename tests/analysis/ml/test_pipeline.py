@@ -12,7 +12,7 @@ from analysis.ml.ensemble import Ensemble
 from analysis.ml.mini_xception import balance
 from analysis.ml.pipeline import analyse, summarise
 from analysis.ml.types import EMOTIONS, Box, DetectedFace, Landmarks
-from tests.analysis.fakes import FakeClassifier, FakeDetector
+from tests.analysis.fakes import FakeClassifier, FakeDetector, fake_scorer
 
 _ZERO = dict.fromkeys(EMOTIONS, 0.0)
 
@@ -25,7 +25,7 @@ def _photo() -> np.ndarray:
 def test_all_faces_and_passes_go_to_the_model_in_one_batch() -> None:
     classifier = FakeClassifier()
     detector = FakeDetector([Box(20, 20, 100, 100), Box(250, 40, 90, 90)])
-    result = analyse(_photo(), detector=detector, classifier=classifier, passes=10)
+    result = analyse(_photo(), detector=detector, classifier=Ensemble([classifier]), passes=10)
     assert classifier.batches == [20]
     assert [face.index for face in result.faces] == [0, 1]
     for face in result.faces:
@@ -36,7 +36,7 @@ def test_all_faces_and_passes_go_to_the_model_in_one_batch() -> None:
 
 def test_only_the_selected_faces_are_scored() -> None:
     detector = FakeDetector([Box(20, 20, 100, 100), Box(250, 40, 90, 90)])
-    result = analyse(_photo(), detector=detector, classifier=FakeClassifier(), passes=2, select=[1])
+    result = analyse(_photo(), detector=detector, classifier=fake_scorer(), passes=2, select=[1])
     assert [face.index for face in result.faces] == [1]
     assert result.faces[0].face.box == Box(250, 40, 90, 90)
 
@@ -85,7 +85,7 @@ def test_a_face_on_which_passes_disagree_is_uncertain() -> None:
     result = analyse(
         _photo(),
         detector=FakeDetector([Box(20, 20, 100, 100)]),
-        classifier=FakeClassifier(alternating=True),
+        classifier=fake_scorer(alternating=True),
         passes=10,
     )
     face = result.faces[0]
@@ -98,7 +98,7 @@ def test_a_face_on_which_passes_agree_is_reliable() -> None:
     result = analyse(
         _photo(),
         detector=FakeDetector([Box(20, 20, 100, 100)]),
-        classifier=FakeClassifier(),
+        classifier=fake_scorer(),
         passes=10,
     )
     assert result.faces[0].quality.verdict == "reliable"
@@ -158,7 +158,7 @@ def test_analysis_with_an_enhancer_reports_it() -> None:
     result = analyse(
         _photo(),
         detector=FakeDetector([Box(100, 60, 80, 100)]),
-        classifier=FakeClassifier(),
+        classifier=fake_scorer(),
         passes=2,
         enhancer=TripleEnhancer(),
     )
