@@ -117,7 +117,8 @@ class AnalysisListApi(APIView):
     @extend_schema_serializer(component_name="AnalysisFilter")
     class FilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
         q = serializers.CharField(required=False, allow_blank=True)
-        emotion = serializers.ChoiceField(choices=EMOTIONS, required=False)
+        # Empty means any emotion, as on the archive page; the schema says so (its enum has "").
+        emotion = serializers.ChoiceField(choices=EMOTIONS, required=False, allow_blank=True)
         date_from = serializers.DateField(required=False)
         date_to = serializers.DateField(required=False)
 
