@@ -38,6 +38,11 @@ def _owner(request: Request) -> User:
     return user
 
 
+def _source(request: Request) -> str:
+    # A token is an API client; a browser session is the analysis page.
+    return SavedAnalysis.Source.API if request.auth else SavedAnalysis.Source.UPLOAD
+
+
 def _render(request: Request, analysis: SavedAnalysis) -> Any:
     return SavedAnalysisWithLinksOutput(analysis, context={"request": request}).data
 
@@ -90,8 +95,7 @@ class AnalyzeApi(APIView):
             annotated=data["annotate"],
             extra_boxes=data.get("boxes", []),
         )
-        # A token is an API client; a browser session is the analysis page.
-        source = SavedAnalysis.Source.API if request.auth else SavedAnalysis.Source.UPLOAD
+        source = _source(request)
         services.usage_record(owner=_owner(request), source=source, faces=len(run.result.faces))
         body = dict(AnalysisOutput(run).data)
         if data["annotate"]:
@@ -188,12 +192,11 @@ class AnalysisListApi(APIView):
             enhance=result_input.validated_data["enhance"],
             annotated_jpeg=None,
         )
-        source = SavedAnalysis.Source.API if request.auth else SavedAnalysis.Source.UPLOAD
         saved = services.analysis_save(
             owner=_owner(request),
             run=run,
             name=data.get("name", ""),
-            source=source,
+            source=_source(request),
             keep_image=data["keep_image"],
         )
         return Response(_render(request, saved), status=status.HTTP_201_CREATED)
