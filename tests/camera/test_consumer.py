@@ -81,8 +81,10 @@ async def test_another_origin_is_refused(alice: User) -> None:
     from asgiref.sync import sync_to_async
 
     cookie = await sync_to_async(_session_cookie)(alice)
-    communicator, connected, _ = await _connect((b"origin", b"http://evil.example"), cookie)
+    communicator, connected, code = await _connect((b"origin", b"http://evil.example"), cookie)
     assert not connected
+    # Refused by the origin check (Channels' plain close), not by authentication (4401).
+    assert code == 1000
     await communicator.disconnect()
 
 
@@ -241,8 +243,9 @@ async def test_an_api_client_without_an_origin_connects_with_its_token(
 async def test_a_cookie_session_without_an_origin_is_refused(alice: User) -> None:
     from asgiref.sync import sync_to_async
 
-    communicator, connected, _ = await _connect(await sync_to_async(_session_cookie)(alice))
+    communicator, connected, code = await _connect(await sync_to_async(_session_cookie)(alice))
     assert not connected
+    assert code == 1000  # the origin check, not authentication
     await communicator.disconnect()
     # A wrong token without an origin is no better than none.
     communicator, connected, code = await _connect((b"authorization", b"Token wrong"))
