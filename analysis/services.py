@@ -267,7 +267,7 @@ def models_warm_up() -> None:
 
     started = time.perf_counter()
     # One job per model, so that requests arriving meanwhile get their turn in between.
-    for name in ("haar", "mtcnn"):
+    for name in ("haar", "mtcnn", "blazeface"):
         in_model_thread(partial(detector, name))
     for name in loaders.EMOTION_MODELS[1:]:  # each network of the ensemble
         in_model_thread(partial(classifier, name))

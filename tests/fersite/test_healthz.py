@@ -62,6 +62,7 @@ def test_it_reports_database_channel_layer_and_models(staff_client: Client) -> N
     assert keys["emotion"]["present"] is True
     assert keys["expression"]["present"] is True
     assert keys["mtcnn"]["present"] is True
+    assert keys["blazeface"]["present"] is True
     assert keys["realesrgan"]["present"] is True
 
 

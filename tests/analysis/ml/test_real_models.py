@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from django.conf import settings
 
@@ -32,7 +35,7 @@ def test_the_face_counts_of_the_scenes(testdata: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["no_face_coffee.jpg", "cat_chelsea.jpg"])
-@pytest.mark.parametrize("detector", ["auto", "haar", "mtcnn"])
+@pytest.mark.parametrize("detector", ["auto", "haar", "mtcnn", "blazeface"])
 def test_no_false_faces_on_pictures_without_people(
     testdata: Path, name: str, detector: str
 ) -> None:
@@ -89,8 +92,6 @@ def test_both_faces_of_the_couple_are_scored_left_to_right(testdata: Path) -> No
 def test_every_face_of_a_group_of_seven_is_found(testdata: Path) -> None:
     # No crowded selfie ships with the test data, so seven of the labelled portraits are set
     # side by side, at two heights, on a plain background.
-    import cv2
-    import numpy as np
 
     folder = testdata / "faces"
     with (folder / "labels.csv").open(newline="") as handle:
@@ -111,4 +112,49 @@ def test_the_warm_up_loads_both_detectors_and_both_emotion_networks() -> None:
     from analysis.services import models_warm_up
 
     models_warm_up()
-    assert {"haar", "mtcnn", "emotion", "expression"} <= loaded_models()
+    assert {"haar", "mtcnn", "blazeface", "emotion", "expression"} <= loaded_models()
+
+
+def _matches(found: list[Any], box: list[float]) -> bool:
+    from analysis.ml.types import Box
+
+    return any(face.box.iou(Box(*map(round, box))) >= 0.3 for face in found)
+
+
+# Real group photos cut through a face and enlarged (as benchmarks/detection.py makes them):
+# cases MTCNN alone misses.
+HARD_CASES = (
+    "2007_007763.jpg face 4 cut by the left edge",
+    "2008_001009.jpg face 0 cut by the left edge",
+    "2007_007763.jpg face 6 cut by the bottom edge",
+    "2008_002079.jpg face 3 close-up",
+)
+
+
+def test_faces_cut_by_the_edge_or_filling_the_frame_are_found() -> None:
+    from analysis.ml.types import Box
+    from benchmarks.detection import cases
+
+    chosen = [case for case in cases() if case.name in HARD_CASES]
+    assert len(chosen) == len(HARD_CASES)
+
+    def all_found(name: str, case: Any) -> bool:
+        found = detect(case.pixels, loaders.detector(name))
+        return all(
+            any(face.box.iou(Box(*map(round, box))) >= 0.3 for face in found) for box in case.faces
+        )
+
+    assert all(all_found("auto", case) for case in chosen)
+    # The reason for fusing: MTCNN alone does not find them all.
+    assert not all(all_found("mtcnn", case) for case in chosen)
+
+
+def test_every_face_of_the_real_group_photos_is_found(testdata: Path) -> None:
+    detector = loaders.detector("auto")
+    boxes = json.loads((testdata / "groups" / "boxes.json").read_text())
+    missed = []
+    for name, faces in boxes.items():
+        found = detect(_pixels(testdata / "groups" / name), detector)
+        missed += [(name, box) for box in faces if not _matches(found, box)]
+    # 18 faces; the one that the hand-drawn box frames unlike any detector may be missed.
+    assert len(missed) <= 1, missed

