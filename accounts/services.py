@@ -13,7 +13,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import login as otp_login
@@ -66,8 +66,15 @@ def username_check(*, user: User, username: str) -> str:
 
 
 def user_username_set(*, user: User, username: str) -> None:
+    """Raises ValidationError for a username that is not allowed or taken (even by a request
+    that took it a moment ago)."""
     user.username = username_check(user=user, username=username)
-    user.save(update_fields=["username"])
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["username"])
+    except IntegrityError as exc:
+        user.refresh_from_db(fields=["username"])
+        raise ValidationError("This username is taken.") from exc
 
 
 def user_avatar_remove(*, user: User) -> None:

@@ -123,6 +123,10 @@ class Usage:
 
 
 USAGE_MAX_DAYS = 366
+# Far enough apart for any real use, and far from the calendar's ends (date arithmetic near
+# year 1 or 9999 overflows).
+USAGE_EARLIEST = dt.date(2000, 1, 1)
+USAGE_LATEST = dt.date(9000, 1, 1)
 
 
 def usage_of(owner: User, *, date_from: dt.date, date_to: dt.date) -> Usage:
@@ -154,6 +158,11 @@ def usage_of(owner: User, *, date_from: dt.date, date_to: dt.date) -> Usage:
 
 def usage_bounds(date_from: dt.date | None, date_to: dt.date | None) -> dict[str, dt.date]:
     """The range asked for, with defaults (the 30 days up to today); ValueError if unusable."""
+    for day in (date_from, date_to):
+        if day is not None and not USAGE_EARLIEST <= day <= USAGE_LATEST:
+            raise ValueError(
+                f"Dates lie between {USAGE_EARLIEST.isoformat()} and {USAGE_LATEST.isoformat()}."
+            )
     end = date_to or timezone.localdate()
     start = date_from or end - dt.timedelta(days=29)
     if start > end:

@@ -46,8 +46,9 @@ def _iou(a: Box, b: Box) -> float:
 
 
 def _crop(
-    pixels: np.ndarray, faces: list[Box], x0: int, y0: int, x1: int, y1: int
+    pixels: np.ndarray, faces: list[Box], window: tuple[int, int, int, int]
 ) -> tuple[np.ndarray, list[Box]]:
+    x0, y0, x1, y1 = window
     kept = []
     for x, y, w, h in faces:
         cx0, cy0 = max(x, x0), max(y, y0)
@@ -62,9 +63,9 @@ def cases() -> Iterator[Case]:
     from analysis.ml.images import decode_image
 
     boxes = json.loads((SHARED / "groups" / "boxes.json").read_text())
-    for name, faces in sorted(boxes.items()):
+    for name, drawn in sorted(boxes.items()):
         pixels = decode_image((SHARED / "groups" / name).read_bytes()).pixels
-        faces = [tuple(map(float, box)) for box in faces]
+        faces: list[Box] = [tuple(map(float, box)) for box in drawn]  # type: ignore[misc]
         height, width = pixels.shape[:2]
         yield Case(f"{name} whole", pixels, faces)
         for i, (x, y, w, h) in enumerate(faces):
@@ -86,7 +87,7 @@ def cases() -> Iterator[Case]:
             x0, y0 = int(max(0, x + w / 2 - side / 2)), int(max(0, y + h / 2 - side / 2))
             cuts["close-up"] = (x0, y0, int(min(width, x0 + side)), int(min(height, y0 + side)))
             for kind, (x0, y0, x1, y1) in cuts.items():
-                image, kept = _crop(pixels, faces, x0, y0, x1, y1)
+                image, kept = _crop(pixels, faces, (x0, y0, x1, y1))
                 scale = (640 / max(image.shape[:2])) if kind == "close-up" else 160 / w
                 image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
                 kept = [tuple(v * scale for v in box) for box in kept]

@@ -69,19 +69,26 @@ class CameraConsumer(AsyncWebsocketConsumer):
         worker = getattr(self, "worker", None)
         if worker is not None:
             worker.cancel()
-        if getattr(self, "unreported_frames", 0):
-            await self._report_usage()
         group = getattr(self, "group", None)
         if group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "unreported_frames", 0):
+            await self._report_usage()
 
     async def _report_usage(self) -> None:
         frames, faces = self.unreported_frames, self.unreported_faces
-        self.unreported_frames = self.unreported_faces = 0
         self.reported_at = time.monotonic()
-        await database_sync_to_async(usage_record)(
-            owner=self.user, source=SavedAnalysis.Source.CAMERA, analyses=frames, faces=faces
-        )
+        try:
+            await database_sync_to_async(usage_record)(
+                owner=self.user, source=SavedAnalysis.Source.CAMERA, analyses=frames, faces=faces
+            )
+        except Exception:
+            # Counting is not worth a broken stream: the frames stay counted for the next try.
+            logger.exception("Recording the camera's usage failed")
+            return
+        # Only what was written is taken off: frames that arrived meanwhile still count.
+        self.unreported_frames -= frames
+        self.unreported_faces -= faces
 
     async def credentials_revoked(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_UNAUTHORIZED)

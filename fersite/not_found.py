@@ -7,9 +7,10 @@ lists every URL pattern of the site to whoever mistypes an address.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
 API_PREFIX = "/api/"
@@ -25,11 +26,18 @@ class NotFoundMiddleware:
             "text/html"
         ):
             return response
+        # The response is kept and only its body replaced: the cookies and headers that the
+        # middleware further in set (a message consumed, Vary, X-Frame-Options) must survive.
         if request.path.startswith(API_PREFIX):
-            return JsonResponse(
-                {"error": {"code": "not_found", "message": "There is no such object or URL."}},
-                status=404,
-            )
-        return HttpResponse(
-            render_to_string("404.html", request=request), status=404, content_type="text/html"
-        )
+            body = json.dumps(
+                {"error": {"code": "not_found", "message": "There is no such object or URL."}}
+            ).encode()
+            content_type = "application/json"
+        else:
+            body = render_to_string("404.html", request=request).encode()
+            content_type = "text/html; charset=utf-8"
+        response.content = body
+        response["Content-Type"] = content_type
+        if response.has_header("Content-Length"):
+            response["Content-Length"] = str(len(body))
+        return response

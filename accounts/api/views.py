@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -33,7 +35,7 @@ class MeOutput(_Output):
 
 
 def _me(request: Request, user: User) -> dict[str, Any]:
-    avatar = request.build_absolute_uri("/accounts/avatar/") if user.avatar else None
+    avatar = request.build_absolute_uri(reverse("accounts:avatar")) if user.avatar else None
     return dict(
         MeOutput(
             {
@@ -91,7 +93,10 @@ class MeApi(APIView):
                 {"avatar": ["Send a new avatar or remove_avatar, not both."]}
             )
         if "username" in data:
-            services.user_username_set(user=user, username=data["username"])
+            try:
+                services.user_username_set(user=user, username=data["username"])
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"username": exc.messages}) from exc
         if "avatar" in data:
             try:
                 services.user_avatar_upload(user=user, upload=data["avatar"])

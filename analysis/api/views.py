@@ -6,6 +6,7 @@ one); it reads the same input and answers with analysis.api.serializers.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -60,19 +61,23 @@ class BoxesField(serializers.Field):  # type: ignore[type-arg]
         text = str(data).strip()
         if not text:
             return []
+        parts = text.split(";")
+        if len(parts) > self.MAX_BOXES:
+            raise serializers.ValidationError(f"At most {self.MAX_BOXES} boxes.")
         boxes = []
-        for part in text.split(";"):
+        for part in parts:
             try:
-                x, y, w, h = (int(float(value)) for value in part.split(","))
-            except ValueError as exc:
+                values = [float(value) for value in part.split(",")]
+                if len(values) != 4 or not all(math.isfinite(v) for v in values):
+                    raise ValueError(part)
+                x, y, w, h = (int(v) for v in values)
+            except (ValueError, OverflowError) as exc:
                 raise serializers.ValidationError(
                     'Give each box as "x,y,w,h" in pixels, boxes separated by ";".'
                 ) from exc
             if w <= 0 or h <= 0:
                 raise serializers.ValidationError("A box needs a positive width and height.")
             boxes.append(Box(x, y, w, h))
-        if len(boxes) > self.MAX_BOXES:
-            raise serializers.ValidationError(f"At most {self.MAX_BOXES} boxes.")
         return boxes
 
     def to_representation(self, value: list[Box]) -> str:

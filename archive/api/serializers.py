@@ -117,7 +117,7 @@ def _emotion_map(value: dict[str, float], *, name: str) -> dict[str, float]:
 class QualityInput(serializers.Serializer):  # type: ignore[type-arg]
     verdict = serializers.ChoiceField(choices=VERDICTS)
     reasons = serializers.ListField(child=serializers.CharField(max_length=200), max_length=10)
-    face_size = serializers.IntegerField(min_value=0)
+    face_size = serializers.IntegerField(min_value=0, max_value=100_000)
     sharpness = serializers.FloatField(min_value=0)
     yaw = serializers.FloatField(allow_null=True)
     roll = serializers.FloatField(allow_null=True)
@@ -169,6 +169,11 @@ class ResultInput(serializers.Serializer):  # type: ignore[type-arg]
     )
     models = serializers.DictField(child=serializers.CharField(max_length=100), default=dict)
     faces = FaceInput(many=True, max_length=100)  # type: ignore[call-arg]
+
+    def validate_models(self, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 10 or any(len(str(key)) > 50 for key in value):
+            raise serializers.ValidationError("At most 10 models, named in 50 characters.")
+        return value
 
     def validate_faces(self, faces: list[dict[str, Any]]) -> list[dict[str, Any]]:
         indexes = [face["index"] for face in faces]

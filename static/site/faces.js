@@ -18,12 +18,13 @@
     return node;
   }
 
-  // A canvas with the face cut out of the picture, with a little margin around it.
-  function crop(image, box, size) {
+  // A canvas with the face cut out of the picture, with a little margin around it. ``scale``
+  // maps the result's pixels to the <img>'s (a very large JPEG is analysed at a fraction).
+  function crop(image, box, size, scale) {
     const canvas = el("canvas", "face-crop");
     canvas.width = size;
     canvas.height = size;
-    const [x, y, w, h] = box;
+    const [x, y, w, h] = box.map((value) => value * scale);
     const side = Math.max(w, h) * 1.2;
     const cx = x + w / 2;
     const cy = y + h / 2;
@@ -36,14 +37,18 @@
     return canvas;
   }
 
-  // ``options.image``: a loaded <img> of the picture (for the crop), or null.
+  // ``options.image``: a loaded <img> of the picture (for the crop), or null; ``options.size``:
+  // the size of the picture the boxes are in (the result's ``image``).
   function faceCard(face, options) {
     const card = el("article", "card face-result");
     card.dataset.face = String(face.index);
     const uncertain = face.quality.verdict === "uncertain";
 
     const head = el("header", "face-head");
-    if (options && options.image) head.append(crop(options.image, face.box, 72));
+    if (options && options.image) {
+      const scale = options.size ? options.image.naturalWidth / options.size.width : 1;
+      head.append(crop(options.image, face.box, 72, scale));
+    }
     const title = el("div", "face-title");
     const h3 = el("h3", "", `Face ${face.index + 1}`);
     if (face.found_by === "manual") h3.append(el("span", "muted small", " (marked by hand)"));
@@ -148,7 +153,7 @@
     const picture = document.getElementById("saved-picture");
     const draw = () => {
       const image = picture && picture.complete && picture.naturalWidth ? picture : null;
-      cards.replaceChildren(...faces.map((face) => faceCard(face, { image })));
+      cards.replaceChildren(...faces.map((face) => faceCard(face, { image, size: null })));
       if (image) {
         linkedBoxes(document.getElementById("saved-boxes"), faces,
           { width: picture.naturalWidth, height: picture.naturalHeight }, cards);

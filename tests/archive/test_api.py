@@ -191,7 +191,8 @@ def test_a_shown_result_is_saved_as_it_is_without_analysing_again(
     bad_size = {**shown, "image": {"width": 10, "height": 10}}
     outside = {**shown, "faces": [{**shown["faces"][0], "box": [500, 500, 100, 100]}]}
     no_emotions = {**shown, "faces": [{**shown["faces"][0], "emotions": {"happy": 1.0}}]}
-    for result in (bad_size, outside, no_emotions, ["not", "a", "result"]):
+    huge_models = {**shown, "models": {f"model {i}": "x" for i in range(1000)}}
+    for result in (bad_size, outside, no_emotions, huge_models, ["not", "a", "result"]):
         refused = save(result)
         assert refused.status_code == 400, result
         assert refused.json()["error"]["code"] == "validation_error"
@@ -222,7 +223,7 @@ def test_faces_marked_by_hand_are_scored_after_the_detected_ones(
     # Clipped to the 512 x 512 picture.
     assert body["faces"][2]["box"] == [400, 400, 112, 112]
     assert sum(body["faces"][1]["emotions"].values()) == pytest.approx(1, abs=0.01)
-    for boxes in ("1,2,3", "600,600,50,50", "10,10,0,5"):
+    for boxes in ("1,2,3", "600,600,50,50", "10,10,0,5", "inf,0,10,10", "1e400,0,9,9", "1;" * 60):
         with (testdata / "scenes" / "astronaut.png").open("rb") as image:
             refused = api.post(
                 "/api/v1/analyze", {"image": image, "boxes": boxes}, format="multipart"

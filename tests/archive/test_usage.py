@@ -97,3 +97,38 @@ def test_the_usage_page_shows_the_totals_and_an_axis(
     assert '<div class="timeline-axis" aria-hidden="true"><span>12</span><span>6</span>' in html
     error = client.get("/archive/usage/?date_from=2026-02-01&date_to=2026-01-01")
     assert "must not be after" in error.content.decode()
+
+
+def test_a_row_created_by_a_parallel_request_is_added_to(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db.models import QuerySet
+
+    # As if another request created today's row between this one's update and its insert.
+    real_update = QuerySet.update
+    calls = {"n": 0}
+
+    def update_racing(self: QuerySet[UsageDay], **kwargs: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            UsageDay.objects.create(
+                owner=alice, day=timezone.localdate(), source="camera", analyses=5, faces=5
+            )
+            return 0
+        return real_update(self, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "update", update_racing)
+    usage_record(owner=alice, source="camera", analyses=2, faces=3)
+    row = UsageDay.objects.get(owner=alice)
+    assert (row.analyses, row.faces) == (7, 8)
+
+
+def test_extreme_dates_are_refused_not_a_server_error(alice: User) -> None:
+    client = APIClient()
+    client.force_authenticate(alice)
+    for query in ("date_to=0001-01-05", "date_from=9999-12-31&date_to=9999-12-31"):
+        response = client.get(f"/api/v1/usage?{query}")
+        assert response.status_code == 400, query
+    page = Client()
+    login_verified(page, alice)
+    assert page.get("/archive/usage/?date_to=0001-01-05").status_code == 200

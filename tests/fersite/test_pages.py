@@ -104,3 +104,23 @@ def test_an_unknown_page_gets_the_sites_404_and_the_api_its_json(client: Client)
     assert "URLconf" not in html
     assert api.status_code == 404
     assert api.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_the_404_page_keeps_the_cookies_and_headers_set_for_it(client: Client, alice: User) -> None:
+    from django.contrib.messages import constants
+    from django.contrib.messages.storage.cookie import CookieStorage
+
+    login_verified(client, alice)
+    # A message waiting to be shown: the 404 page shows it, and must clear it (a cookie).
+    response = client.get("/archive/")
+    storage = CookieStorage(response.wsgi_request)
+    storage.add(constants.SUCCESS, "Renamed.")
+    storage.update(response)
+    client.cookies.update(response.cookies)
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404
+    assert "Renamed." in missing.content.decode()
+    assert missing["X-Frame-Options"] == "DENY"
+    assert "Cookie" in missing["Vary"]
+    assert "Renamed." not in client.get("/").content.decode()

@@ -323,7 +323,7 @@
 
     const cards = $("face-results");
     const picture = $("preview");
-    cards.replaceChildren(...body.faces.map((face) => faceCard(face, { image: picture })));
+    cards.replaceChildren(...body.faces.map((face) => faceCard(face, { image: picture, size: body.image })));
     linkedBoxes($("result-boxes"), body.faces, body.image, cards);
     $("curl-command").textContent = curlFor(body);
     $("save-status").hidden = true;
