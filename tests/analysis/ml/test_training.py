@@ -1,0 +1,105 @@
+"""Training our emotion network: a run on a small slice of FER2013 finishes, resumes and writes
+a manifest; loading refuses weights that are not the manifest's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.ml.training import MANIFEST, WEIGHTS, Recipe, load_network, sha256_of, train
+
+DATA = (
+    Path(__file__).resolve().parents[3].parent
+    / "shared"
+    / "data"
+    / "fer2013"
+    / "fer2013_train_val.npz"
+)
+
+
+@pytest.fixture
+def slice_data(tmp_path: Path) -> Path:
+    """A small file in FER2013's layout, cut from the real one (every class present)."""
+    if not DATA.is_file():
+        pytest.fail(f"FER2013 is missing: expected it at {DATA}")
+    arrays = np.load(DATA)
+    rng = np.random.default_rng(0)
+    train = rng.permutation(len(arrays["train_y"]))[:256]
+    val = rng.permutation(len(arrays["val_y"]))[:64]
+    path = tmp_path / "slice.npz"
+    np.savez(
+        path,
+        train_x=arrays["train_x"][train],
+        train_y=arrays["train_y"][train],
+        val_x=arrays["val_x"][val],
+        val_y=arrays["val_y"][val],
+    )
+    return path
+
+
+class _Stopped(Exception):
+    pass
+
+
+def test_a_stopped_run_resumes_and_writes_weights_and_a_manifest(
+    slice_data: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    out = tmp_path / "net"
+    recipe = Recipe(epochs=2, batch=64, widths=(8, 16, 16, 32))
+
+    def stop_after_the_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1/2"):
+            raise _Stopped
+
+    with pytest.raises(_Stopped):
+        train(data=slice_data, out=out, recipe=recipe, threads=1, say=stop_after_the_first_epoch)
+    assert not (out / MANIFEST).exists()
+    lines: list[str] = []
+    manifest = train(data=slice_data, out=out, recipe=recipe, threads=1, say=lines.append)
+    assert lines[0] == "Resuming after epoch 1 of 2"
+    assert [h["epoch"] for h in manifest["history"]] == [1, 2]
+    written = json.loads((out / MANIFEST).read_text())
+    assert written == manifest
+    assert written["data"]["sha256"] == sha256_of(slice_data)
+    assert written["weights"]["sha256"] == sha256_of(out / WEIGHTS)
+    assert written["seed"] == recipe.seed
+    assert set(written["validation"]["recall"]) == {
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "neutral",
+        "sad",
+        "surprise",
+    }
+    assert 0.0 <= written["validation"]["top1"] <= 1.0
+    network = load_network(out)
+    assert tuple(network(torch.zeros(2, 1, 48, 48)).shape) == (2, 7)
+    # Another recipe does not silently continue this run's checkpoint.
+    with pytest.raises(ValueError, match="another recipe"):
+        train(data=slice_data, out=out, recipe=Recipe(epochs=3, batch=64, widths=(8, 16, 16, 32)))
+
+
+def test_loading_refuses_weights_whose_checksum_differs(slice_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "net"
+    train(
+        data=slice_data,
+        out=out,
+        recipe=Recipe(epochs=1, batch=64, widths=(8, 16, 16, 32)),
+        threads=1,
+        say=lambda line: None,
+    )
+    weights = out / WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="SHA-256"):
+        load_network(out)
+    (out / MANIFEST).write_text("not json")
+    with pytest.raises(OSError, match="manifest"):
+        load_network(out)
