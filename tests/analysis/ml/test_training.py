@@ -103,3 +103,23 @@ def test_loading_refuses_weights_whose_checksum_differs(slice_data: Path, tmp_pa
     (out / MANIFEST).write_text("not json")
     with pytest.raises(OSError, match="manifest"):
         load_network(out)
+
+
+def test_the_committed_network_loads_and_reads_a_real_happy_face(testdata: Path) -> None:
+    import cv2
+    import torch
+
+    from analysis.ml.images import decode_image
+
+    folder = Path(__file__).resolve().parents[3] / "models" / "fer-resnet"
+    network = load_network(folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["validation"]["top1"] > 0.6
+    # The middle of a smiling portrait, grey, at 48 px.
+    photo = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
+    face = cv2.cvtColor(photo[70:175, 174:279], cv2.COLOR_RGB2GRAY)
+    x = torch.from_numpy(cv2.resize(face, (48, 48))).float().view(1, 1, 48, 48) / 127.5 - 1.0
+    with torch.inference_mode():
+        probabilities = torch.softmax(network(x), dim=1)[0]
+    assert float(probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert int(probabilities.argmax()) == 3  # happy, in EMOTIONS order
