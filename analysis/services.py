@@ -269,6 +269,6 @@ def models_warm_up() -> None:
     # One job per model, so that requests arriving meanwhile get their turn in between.
     for name in ("haar", "mtcnn", "blazeface"):
         in_model_thread(partial(detector, name))
-    for name in loaders.EMOTION_MODELS[1:]:  # each network of the ensemble
+    for name in loaders.ENSEMBLE_MEMBERS:
         in_model_thread(partial(classifier, name))
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)

@@ -112,6 +112,7 @@ def main() -> None:
         ("plain fer, MTCNN", largest_fer_face(plain_fer(mtcnn=True))),
         (f"ours, fer only, tta={args.tta}", ours("auto", args.tta, "fer")),
         (f"ours, face-api only, tta={args.tta}", ours("auto", args.tta, "face-api")),
+        (f"ours, fer-resnet only, tta={args.tta}", ours("auto", args.tta, "fer-resnet")),
         ("ours, tta=1", ours("auto", 1)),
         (f"ours, tta={args.tta}", ours("auto", args.tta)),
     ]

@@ -68,6 +68,19 @@ def mtcnn_model() -> WeightFile:
     )
 
 
+def fer_resnet_model() -> WeightFile:
+    """Our own network: committed with the repository, so it is read from there, wherever
+    ML_MODELS_DIR points."""
+    return WeightFile(
+        key="fer-resnet",
+        model="fer-resnet (trained here on FER2013)",
+        path=Path(__file__).resolve().parents[2] / "models" / "fer-resnet" / "weights.pt",
+        source="committed in models/fer-resnet/ (manage.py emotion_train makes it)",
+        # Not in the default ensemble yet (see analysis.ml.loaders).
+        required=False,
+    )
+
+
 def blazeface_model() -> WeightFile:
     return WeightFile(
         key="blazeface",
@@ -102,6 +115,7 @@ def all_weights(models_dir: Path) -> list[WeightFile]:
     return [
         fer_emotion_model(),
         faceapi_expression_model(models_dir),
+        fer_resnet_model(),
         mtcnn_model(),
         blazeface_model(),
         realesrgan_model(),

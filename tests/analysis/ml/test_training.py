@@ -123,3 +123,21 @@ def test_the_committed_network_loads_and_reads_a_real_happy_face(testdata: Path)
         probabilities = torch.softmax(network(x), dim=1)[0]
     assert float(probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
     assert int(probabilities.argmax()) == 3  # happy, in EMOTIONS order
+
+
+def test_our_network_is_a_classifier_the_pipeline_can_use(testdata: Path) -> None:
+    from django.conf import settings
+
+    from analysis.ml import loaders
+    from analysis.ml.pipeline import analyse
+
+    scorer = loaders.emotion_classifier("fer-resnet", models_dir=settings.ML_MODELS_DIR)
+    assert scorer.name == "fer-resnet"
+    from analysis.ml.images import decode_image
+
+    photo = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
+    result = analyse(photo, detector=loaders.detector("auto"), classifier=scorer, passes=4)
+    assert len(result.faces) == 1
+    face = result.faces[0]
+    assert sum(face.emotions.probabilities.values()) == pytest.approx(1.0, abs=0.01)
+    assert face.emotions.dominant == "happy"
