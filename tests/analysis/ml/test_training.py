@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from analysis.ml.training import MANIFEST, WEIGHTS, Recipe, load_network, sha256_of, train
+from analysis.ml.types import EMOTIONS
 
 DATA = (
     Path(__file__).resolve().parents[3].parent
@@ -68,15 +69,7 @@ def test_a_stopped_run_resumes_and_writes_weights_and_a_manifest(
     assert written["data"]["sha256"] == sha256_of(slice_data)
     assert written["weights"]["sha256"] == sha256_of(out / WEIGHTS)
     assert written["seed"] == recipe.seed
-    assert set(written["validation"]["recall"]) == {
-        "angry",
-        "disgust",
-        "fear",
-        "happy",
-        "neutral",
-        "sad",
-        "surprise",
-    }
+    assert tuple(written["validation"]["recall"]) == EMOTIONS
     assert 0.0 <= written["validation"]["top1"] <= 1.0
     network = load_network(out)
     assert tuple(network(torch.zeros(2, 1, 48, 48)).shape) == (2, 7)
