@@ -58,17 +58,28 @@ class BlazeFaceDetector:
         self._anchors = _anchors()
         self._lock = threading.Lock()
 
-    def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
+    def detect(
+        self, image: RGBImage, *, min_size: int = 20, border: float = 0.0
+    ) -> list[DetectedFace]:
+        """Faces in ``image``; with ``border``, the picture is first framed with a plain border
+        of that share of its longer side on every side (faces cut by the edge then have room
+        around them). The framing is done at the model's 192 px, not on the full picture."""
         height, width = image.shape[:2]
-        side = max(height, width)
-        if side < 8:
+        if max(height, width) < 8:
             return []
-        # Letterboxed into a square, so that faces keep their shape.
-        square = np.zeros((side, side, 3), dtype=np.uint8)
-        top, left = (side - height) // 2, (side - width) // 2
-        square[top : top + height, left : left + width] = image
-        small = cv2.resize(square, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
-        batch = (small.astype(np.float32) / 127.5 - 1.0)[np.newaxis]
+        # The picture, letterboxed and framed, scaled straight to the model's input.
+        side = max(height, width) * (1 + 2 * border)
+        scale = INPUT_SIDE / side
+        small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+        small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        canvas = np.empty((INPUT_SIDE, INPUT_SIDE, 3), dtype=np.uint8)
+        canvas[:] = [int(v) for v in cv2.mean(small)[:3]] if border else 0
+        left_px, top_px = (INPUT_SIDE - small_w) // 2, (INPUT_SIDE - small_h) // 2
+        canvas[top_px : top_px + small_h, left_px : left_px + small_w] = small
+        batch = (canvas.astype(np.float32) / 127.5 - 1.0)[np.newaxis]
+        # Model coordinates (0-1 of the canvas) back to the picture's pixels.
+        side = INPUT_SIDE / scale
+        left, top = left_px / scale, top_px / scale
         with self._lock:
             self._interpreter.set_tensor(self._input, batch)
             self._interpreter.invoke()
@@ -134,7 +145,7 @@ def _weighted_groups(
     return groups
 
 
-def _landmarks(marks: npt.NDArray[np.float64], left: int, top: int) -> Landmarks:
+def _landmarks(marks: npt.NDArray[np.float64], left: float, top: float) -> Landmarks:
     """BlazeFace's eyes, nose tip and mouth centre as the five points alignment uses (the
     mouth corners, which it does not give, are taken at the mouth centre's sides)."""
     eyes = sorted([marks[0], marks[1]], key=lambda point: float(point[0]))

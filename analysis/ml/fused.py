@@ -10,9 +10,12 @@ boxes); MTCNN's is kept where both found a face, for its landmarks.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from analysis.ml.types import Box, DetectedFace, FaceDetector, RGBImage
+
+if TYPE_CHECKING:
+    from analysis.ml.blazeface import BlazeFaceDetector
 
 # BlazeFace also sees the picture inside a border of this share of its longer side.
 EDGE_BORDER = 0.25
@@ -25,39 +28,15 @@ SAME_FACE_INSIDE = 0.6
 class FusedDetector:
     name = "mtcnn+blazeface"
 
-    def __init__(self, mtcnn: FaceDetector, blazeface: FaceDetector) -> None:
+    def __init__(self, mtcnn: FaceDetector, blazeface: BlazeFaceDetector) -> None:
         self.mtcnn = mtcnn
         self.blazeface = blazeface
 
     def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
         found = list(self.mtcnn.detect(image, min_size=min_size))
         found += self.blazeface.detect(image, min_size=min_size)
-        found += self._framed(image, min_size)
+        found += self.blazeface.detect(image, min_size=min_size, border=EDGE_BORDER)
         return merge(found)
-
-    def _framed(self, image: RGBImage, min_size: int) -> list[DetectedFace]:
-        height, width = image.shape[:2]
-        border = round(EDGE_BORDER * max(height, width))
-        mean = [int(v) for v in np.asarray(image).reshape(-1, 3).mean(axis=0)]
-        framed = np.full((height + 2 * border, width + 2 * border, 3), mean, dtype=np.uint8)
-        framed[border : border + height, border : border + width] = image
-        moved = []
-        for face in self.blazeface.detect(framed, min_size=min_size):
-            box = face.box
-            moved.append(
-                DetectedFace(
-                    box=Box(box.x - border, box.y - border, box.w, box.h),
-                    score=face.score,
-                    detector=face.detector,
-                    landmarks=(
-                        face.landmarks.mapped(lambda p: (p[0] - border, p[1] - border))
-                        if face.landmarks
-                        else None
-                    ),
-                    how=face.how,
-                )
-            )
-        return moved
 
 
 def same_face(a: Box, b: Box) -> bool:

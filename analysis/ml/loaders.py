@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analysis.ml.ensemble import Ensemble
 from analysis.ml.registry import get_model
 from analysis.ml.types import EmotionClassifier, Enhancer, FaceDetector
 from analysis.ml.weights import fer_resnet_model, gfpgan_model
+
+if TYPE_CHECKING:
+    from analysis.ml.blazeface import BlazeFaceDetector
 
 DETECTORS = ("auto", "mtcnn", "blazeface", "haar")
 # "auto" fuses MTCNN and BlazeFace (analysis.ml.fused): MTCNN finds small faces with precise
@@ -31,7 +35,7 @@ def detector(name: str, *, threads: int = 2) -> FaceDetector:
 
         return MTCNNDetector(threads=threads)
 
-    def load_blazeface() -> FaceDetector:
+    def load_blazeface() -> BlazeFaceDetector:
         from analysis.ml.blazeface import BlazeFaceDetector
 
         return BlazeFaceDetector(threads=threads)
