@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.api.throttling import allowance
 from accounts.files import private_file_response
 from accounts.forms import PasswordConfirmForm
 from accounts.models import User
@@ -210,6 +211,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         request,
         "archive/usage.html",
         {
+            "allowance": allowance(_owner(request).pk),
             "form": form,
             "usage": usage,
             "sources": sources,

@@ -47,6 +47,7 @@ IMAGE_ERRORS = {
     400: ErrorOutput,
     401: ErrorOutput,
     413: ErrorOutput,
+    429: ErrorOutput,
     503: ErrorOutput,
 }
 
@@ -96,6 +97,7 @@ class DetectApi(APIView):
     """Find the faces of an image (boxes and landmarks), left to right, without scoring them."""
 
     parser_classes = (MultiPartParser, FormParser)
+    throttle_scope = "detect"
 
     @extend_schema_serializer(component_name="DetectInput")
     class InputSerializer(ImageInput):

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
+from accounts.api.throttling import allowance
 from accounts.models import User
 from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput
@@ -63,6 +64,7 @@ class AnalyzeApi(APIView):
     save=true, also save the result to the archive."""
 
     parser_classes = (MultiPartParser, FormParser)
+    throttle_scope = "analyze"
 
     @extend_schema_serializer(component_name="AnalyzeInput")
     class InputSerializer(ImageInput):
@@ -80,7 +82,7 @@ class AnalyzeApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
-        responses={200: AnalysisOutput, **IMAGE_ERRORS},
+        responses={200: AnalysisOutput, 429: ErrorOutput, **IMAGE_ERRORS},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -245,6 +247,8 @@ class AnalysisExportApi(APIView):
     taken by DRF's content negotiation.
     """
 
+    throttle_scope = "export"
+
     @extend_schema(
         parameters=[
             OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(EXPORT_FORMATS)),
@@ -256,6 +260,7 @@ class AnalysisExportApi(APIView):
             (200, "application/zip"): OpenApiTypes.BINARY,
             400: ErrorOutput,
             401: ErrorOutput,
+            429: ErrorOutput,
         },
     )
     def get(self, request: Request, fmt: str) -> HttpResponse | FileResponse:
@@ -306,11 +311,12 @@ class UsageOutput(_Output):
     saved_analyses = serializers.IntegerField()
     bytes_stored = serializers.IntegerField(help_text="the size of the kept pictures")
     throttle = serializers.DictField(
-        allow_null=True, help_text="the remaining allowance, when the server throttles"
+        child=serializers.DictField(),
+        help_text="per limited endpoint: its rate, and how many requests are left now",
     )
 
 
-def usage_body(usage: selectors.Usage) -> dict[str, Any]:
+def usage_body(usage: selectors.Usage, allowance_left: dict[str, Any]) -> dict[str, Any]:
     return {
         "date_from": usage.date_from,
         "date_to": usage.date_to,
@@ -329,8 +335,7 @@ def usage_body(usage: selectors.Usage) -> dict[str, Any]:
         ],
         "saved_analyses": usage.saved_analyses,
         "bytes_stored": usage.bytes_stored,
-        # This server does not throttle per user (yet): there is no allowance to report.
-        "throttle": None,
+        "throttle": allowance_left,
     }
 
 
@@ -356,4 +361,4 @@ class UsageApi(APIView):
         params = self.RangeSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         usage = selectors.usage_of(_owner(request), **params.validated_data)
-        return Response(UsageOutput(usage_body(usage)).data)
+        return Response(UsageOutput(usage_body(usage, allowance(_owner(request).pk))).data)

@@ -243,6 +243,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 24,
     "EXCEPTION_HANDLER": "fersite.api_errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.UserScopedThrottle"],
+}
+# Requests per user on the expensive endpoints (views name their scope); counts live in the
+# cache, shared through Redis when REDIS_URL is set. Over the rate: 429 with Retry-After.
+API_THROTTLE_RATES = {
+    "analyze": env_str("API_THROTTLE_ANALYZE", "60/min") or None,
+    "detect": env_str("API_THROTTLE_DETECT", "120/min") or None,
+    "export": env_str("API_THROTTLE_EXPORT", "30/min") or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Emotion Lens API",
