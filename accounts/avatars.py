@@ -16,8 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 AVATAR_SIZE = 256
 FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}
-# PNG, WebP and BMP cannot be decoded reduced: above this they are refused.
-MAX_FULL_DECODE_PIXELS = 25_000_000
+# PNG, WebP and BMP cannot be decoded reduced: whole decodes run a few at a time.
 _full_decodes = threading.BoundedSemaphore(2)
 
 
@@ -25,8 +24,10 @@ class AvatarError(ValueError):
     """A picture that cannot become an avatar; the message is for the person."""
 
 
-def avatar_png(data: bytes, *, max_bytes: int, max_pixels: int) -> bytes:
-    """A 256x256 PNG of the picture's centre, upright. Raises AvatarError."""
+def avatar_png(data: bytes, *, max_bytes: int, max_pixels: int, decode_pixels: int) -> bytes:
+    """A 256x256 PNG of the picture's centre, upright. A picture over ``max_pixels`` is
+    refused, and so is one over ``decode_pixels`` that cannot be decoded reduced (PNG, WebP,
+    BMP). Raises AvatarError."""
     if not data:
         raise AvatarError("The file is empty.")
     if len(data) > max_bytes:
@@ -41,7 +42,7 @@ def avatar_png(data: bytes, *, max_bytes: int, max_pixels: int) -> bytes:
         raise AvatarError("The file is not a JPEG, PNG, WebP or BMP picture.")
     width, height = image.size
     reducible = image.format in ("JPEG", "MPO")
-    limit = max_pixels if reducible else min(max_pixels, MAX_FULL_DECODE_PIXELS)
+    limit = max_pixels if reducible else min(max_pixels, decode_pixels)
     if width * height > limit:
         raise AvatarError(f"The picture has more than {limit / 1e6:.0f} megapixels.")
     # A JPEG decodes straight to a reduced size that still covers the avatar twice over.

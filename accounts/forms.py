@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from accounts.models import User
+from accounts.services import username_check
 
 
 class CodeForm(forms.Form):
@@ -29,11 +30,8 @@ class UsernameForm(forms.ModelForm):  # type: ignore[type-arg]
     username = forms.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
 
     def clean_username(self) -> str:
-        username: str = self.cleaned_data["username"].strip()
-        taken = User.objects.filter(username__iexact=username).exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise forms.ValidationError("This username is taken.")
-        return username
+        # The same rules as the API's.
+        return username_check(user=self.instance, username=self.cleaned_data["username"])
 
 
 class AvatarForm(forms.Form):

@@ -26,7 +26,6 @@ from accounts.models import ApiToken, User
 
 logger = logging.getLogger(__name__)
 
-AVATAR_SIZE = 256
 BACKUP_CODE_COUNT = 10
 
 
@@ -36,7 +35,10 @@ def user_avatar_set(*, user: User, data: bytes) -> None:
     Raises accounts.avatars.AvatarError for bytes that are not a usable picture.
     """
     png = avatar_png(
-        data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.IMAGE_MAX_PIXELS
+        data,
+        max_bytes=settings.UPLOAD_MAX_BYTES,
+        max_pixels=settings.IMAGE_MAX_PIXELS,
+        decode_pixels=settings.IMAGE_DECODE_MAX_PIXELS,
     )
     old = user.avatar.name if user.avatar else None
     user.avatar.save("avatar.png", ContentFile(png), save=True)

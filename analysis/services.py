@@ -26,7 +26,6 @@ from analysis.ml.images import (
     check_file_size,
     decode_image,
     encode_jpeg,
-    header_pixels,
 )
 from analysis.ml.registry import in_model_thread
 from analysis.ml.types import (
@@ -179,24 +178,33 @@ def _large_decode_slots() -> threading.BoundedSemaphore:
         return _decode_slots
 
 
-def image_decode(*, data: bytes, max_pixels: int | None = None) -> DecodedImage:
-    """Decode an upload with the configured limits; raises analysis.ml.images.ImageError,
-    or Busy when too many large pictures are being decoded at once."""
-    limit = min(max_pixels or settings.IMAGE_MAX_PIXELS, settings.IMAGE_MAX_PIXELS)
-    options = {
-        "max_bytes": settings.UPLOAD_MAX_BYTES,
-        "max_pixels": limit,
-        "decode_pixels": min(limit, settings.IMAGE_DECODE_MAX_PIXELS),
-    }
-    if header_pixels(data) <= LARGE_DECODE_PIXELS:
-        return decode_image(data, **options)
+@contextmanager
+def _decode_turn(pixels: int) -> Iterator[None]:
+    """A turn to decode ``pixels`` pixels: at once for an ordinary picture, else one of the
+    process's few large-decode slots, or Busy after DECODE_WAIT_SECONDS."""
+    if pixels <= LARGE_DECODE_PIXELS:
+        yield
+        return
     slots = _large_decode_slots()
     if not slots.acquire(timeout=DECODE_WAIT_SECONDS):
         raise Busy("The server is decoding other large pictures; try again in a few seconds.")
     try:
-        return decode_image(data, **options)
+        yield
     finally:
         slots.release()
+
+
+def image_decode(*, data: bytes, max_pixels: int | None = None) -> DecodedImage:
+    """Decode an upload with the configured limits; raises analysis.ml.images.ImageError,
+    or Busy when too many large pictures are being decoded at once."""
+    limit = min(max_pixels or settings.IMAGE_MAX_PIXELS, settings.IMAGE_MAX_PIXELS)
+    return decode_image(
+        data,
+        max_bytes=settings.UPLOAD_MAX_BYTES,
+        max_pixels=limit,
+        decode_pixels=min(limit, settings.IMAGE_DECODE_MAX_PIXELS),
+        gate=_decode_turn,
+    )
 
 
 def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:

@@ -14,6 +14,7 @@ from typing import IO
 
 from accounts.files import STORAGE_ERRORS
 from analysis.ml.types import EMOTIONS
+from archive.api.serializers import SavedAnalysisOutput
 from archive.models import SavedAnalysis
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,6 @@ def export_csv(analyses: Iterable[SavedAnalysis]) -> bytes:
 
 
 def export_json(analyses: Iterable[SavedAnalysis]) -> bytes:
-    from archive.api.serializers import SavedAnalysisOutput
-
     body = {"analyses": SavedAnalysisOutput(list(analyses), many=True).data}
     return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -151,8 +152,8 @@ def image_response(analysis: SavedAnalysis, kind: str) -> FileResponse:
 @login_required
 def stats_page(request: HttpRequest) -> HttpResponse:
     stats = selectors.stats_of(_owner(request))
-    peak = max(stats.dominant_counts.values(), default=0) or 1
-    timeline_peak = max((sum(c.values()) for _, c in stats.timeline), default=0) or 1
+    peak = _peak(stats.dominant_counts.values())
+    timeline_peak = _peak(sum(c.values()) for _, c in stats.timeline)
     return render(
         request,
         "archive/stats.html",
@@ -165,7 +166,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
             "means": [(e, stats.mean_scores[e]) for e in EMOTIONS],
             # The value axis: the tallest column, and half of it.
             "timeline_peak": timeline_peak,
-            "timeline_half": f"{timeline_peak / 2:g}",
+            "timeline_half": _half(timeline_peak),
             "timeline": [
                 (
                     day,
@@ -205,7 +206,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         form.add_error(None, str(exc))
         bounds = selectors.usage_bounds(None, None)
     usage = selectors.usage_of(_owner(request), **bounds)
-    peak = max((sum(a for a, _ in counts.values()) for _, counts in usage.days), default=0) or 1
+    peak = _peak(sum(a for a, _ in counts.values()) for _, counts in usage.days)
     sources = [(value, label) for value, label in SavedAnalysis.Source.choices]
     return render(
         request,
@@ -216,7 +217,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
             "usage": usage,
             "sources": sources,
             "peak": peak,
-            "half": f"{peak / 2:g}",
+            "half": _half(peak),
             "days": [
                 (
                     day,
@@ -227,3 +228,13 @@ def usage_page(request: HttpRequest) -> HttpResponse:
             ],
         },
     )
+
+
+def _peak(totals: Iterable[int]) -> int:
+    """The tallest column of a chart (1 for an empty one, so that shares stay defined)."""
+    return max(totals, default=0) or 1
+
+
+def _half(peak: int) -> str:
+    """The value axis's middle label."""
+    return f"{peak / 2:g}"

@@ -12,8 +12,6 @@ Usage: .venv/bin/python -m benchmarks.body_memory [--rev REV] [--size-mb 300]
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -22,16 +20,11 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.latency import local_server
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
 GIT = shutil.which("git") or "git"
 CHUNK = b"\0" * (1024 * 1024)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _rss_mb(pid: int) -> float:
@@ -39,42 +32,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _serve(checkout: Path, folder: str) -> tuple[subprocess.Popen[bytes], int]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "fersite.settings",
-        "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
-        "MEDIA_ROOT": f"{folder}/media",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "ML_MODELS_DIR": str(REPO_ROOT / "models"),
-    }
-    env.pop("REDIS_URL", None)
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput"],
-        cwd=checkout,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
-    server = subprocess.Popen(
-        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "fersite.asgi:application"],
-        cwd=checkout,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return server, port
-        time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"the server in {checkout} did not start")
 
 
 def _post(port: int, size_mb: int) -> tuple[int, float]:
@@ -105,30 +62,26 @@ def _post(port: int, size_mb: int) -> tuple[int, float]:
 
 
 def measure(checkout: Path, size_mb: int) -> tuple[float, float, int, float]:
-    with tempfile.TemporaryDirectory() as folder:
-        server, port = _serve(checkout, folder)
-        try:
-            time.sleep(2)
-            before = _rss_mb(server.pid)
-            peak = before
-            done = threading.Event()
+    # No warm-up: loading the models meanwhile would be counted as the request's memory.
+    with local_server(checkout=checkout, warm_up=False) as served:
+        time.sleep(2)
+        before = _rss_mb(served.pid)
+        peak = before
+        done = threading.Event()
 
-            def watch() -> None:
-                nonlocal peak
-                while not done.is_set():
-                    peak = max(peak, _rss_mb(server.pid))
-                    time.sleep(0.02)
+        def watch() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _rss_mb(served.pid))
+                time.sleep(0.02)
 
-            watcher = threading.Thread(target=watch)
-            watcher.start()
-            status, seconds = _post(port, size_mb)
-            time.sleep(1)  # memory the request left behind
-            done.set()
-            watcher.join()
-            return before, peak, status, seconds
-        finally:
-            server.kill()
-            server.wait()
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        status, seconds = _post(int(served.url.rsplit(":", 1)[1]), size_mb)
+        time.sleep(1)  # memory the request left behind
+        done.set()
+        watcher.join()
+        return before, peak, status, seconds
 
 
 def main() -> None:

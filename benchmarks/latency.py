@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -47,9 +48,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Served(NamedTuple):
+    url: str
+    token: str
+    pid: int
+
+
 @contextmanager
-def local_server() -> Iterator[tuple[str, str]]:
-    """A Daphne server on a free port with a fresh SQLite database, and an API token."""
+def local_server(*, checkout: Path = REPO_ROOT, warm_up: bool = True) -> Iterator[Served]:
+    """A Daphne server of ``checkout`` (this one by default: another is a git worktree of an
+    earlier revision, run with this checkout's environment) on a free port, with a fresh
+    SQLite database and an API token; production settings."""
     python = str(REPO_ROOT / ".venv" / "bin" / "python")
     with tempfile.TemporaryDirectory() as folder:
         env = {
@@ -57,7 +66,8 @@ def local_server() -> Iterator[tuple[str, str]]:
             "DJANGO_SETTINGS_MODULE": "fersite.settings",
             "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
             "MEDIA_ROOT": f"{folder}/media",
-            "ML_WARMUP": "true",
+            "ML_MODELS_DIR": str(REPO_ROOT / "models"),
+            "ML_WARMUP": "true" if warm_up else "false",
             # As deployed: DEBUG off (it records every query and keeps more per request).
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
@@ -66,7 +76,7 @@ def local_server() -> Iterator[tuple[str, str]]:
         env.pop("REDIS_URL", None)
         subprocess.run(
             [python, "manage.py", "migrate", "--noinput"],
-            cwd=REPO_ROOT,
+            cwd=checkout,
             env=env,
             check=True,
             capture_output=True,
@@ -78,7 +88,7 @@ def local_server() -> Iterator[tuple[str, str]]:
         for command in (["shell", "-c", script], ["drf_create_token", "bench@example.org"]):
             output = subprocess.run(
                 [python, "manage.py", *command],
-                cwd=REPO_ROOT,
+                cwd=checkout,
                 env=env,
                 check=True,
                 capture_output=True,
@@ -98,7 +108,7 @@ def local_server() -> Iterator[tuple[str, str]]:
                 str(port),
                 "fersite.asgi:application",
             ],
-            cwd=REPO_ROOT,
+            cwd=checkout,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -111,7 +121,7 @@ def local_server() -> Iterator[tuple[str, str]]:
                     break
                 except OSError:
                     time.sleep(0.2)
-            yield url, token
+            yield Served(url, token, server.pid)
         finally:
             server.terminate()
             server.wait(timeout=20)
@@ -177,7 +187,7 @@ def main() -> None:
     pixels = {label: decode_image(path.read_bytes()).pixels for label, path in IMAGES.items()}
     rows: list[tuple[str, str, list[float]]] = []
     server = local_server() if args.url is None else _given(args.url, args.token or "")
-    with server as (url, token):
+    with server as (url, token, _):
         for label, path in IMAGES.items():
             calls: dict[str, Callable[[], object]] = {
                 f"{name} (in-process)": lambda d=detector, p=pixels[label]: fer_faces(d, p)
@@ -203,8 +213,8 @@ def main() -> None:
 
 
 @contextmanager
-def _given(url: str, token: str) -> Iterator[tuple[str, str]]:
-    yield url, token
+def _given(url: str, token: str) -> Iterator[Served]:
+    yield Served(url, token, 0)
 
 
 if __name__ == "__main__":

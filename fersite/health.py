@@ -93,18 +93,21 @@ def _may_see_details(request: HttpRequest) -> bool:
 def healthz(request: HttpRequest) -> JsonResponse:
     """Up or down for anyone (a load balancer); the state of each part for staff and tokens."""
     database = _database_status()
+    code = 200 if database["ok"] else 503
+    if not _may_see_details(request):
+        # Only the database decides up or down: the other checks (a channel-layer round trip
+        # of up to 2 s, the model files) are done only for those who may see them.
+        return JsonResponse({"status": "up" if database["ok"] else "down"}, status=code)
     channel_layer = _channel_layer_status()
     parts = _apps_status()
     # Only the database is essential: without it no page works. A broken channel layer or a
     # missing optional weight file degrades the service but does not take it down.
     if not database["ok"]:
-        status, code = "down", 503
+        status = "down"
     elif not (channel_layer["ok"] and all(part["ok"] for part in parts.values())):
-        status, code = "degraded", 200
+        status = "degraded"
     else:
-        status, code = "ok", 200
-    if not _may_see_details(request):
-        return JsonResponse({"status": "down" if code == 503 else "up"}, status=code)
+        status = "ok"
     body = {
         "status": status,
         "version": __version__,

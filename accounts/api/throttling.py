@@ -7,6 +7,7 @@ much of a user's allowance is left (the usage page and API show it).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -24,8 +25,6 @@ class UserScopedThrottle(ScopedRateThrottle):
 
 def allowance(user_id: int) -> dict[str, dict[str, Any]]:
     """For each throttled scope: the rate, and how many requests are left in its window."""
-    import time
-
     throttle = UserScopedThrottle()
     left = {}
     for scope, rate in settings.API_THROTTLE_RATES.items():

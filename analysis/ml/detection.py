@@ -67,7 +67,7 @@ def find_faces(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
             )
             if face.box.w * face.box.h >= MIN_FRAMED_FACE_SHARE * width * height
         ]
-    faces = [face for face in (_clip(face, width, height) for face in faces) if face is not None]
+    faces = [f for f in (clip_face(face, width, height) for face in faces) if f is not None]
     if not faces and looks_like_a_face_crop(width, height) and shows_something(image):
         faces = [
             DetectedFace(
@@ -155,11 +155,15 @@ def _detect_mapped(
     return mapped
 
 
-def _clip(face: DetectedFace, width: int, height: int) -> DetectedFace | None:
+def clip_face(
+    face: DetectedFace, width: int, height: int, *, min_side: int = 4
+) -> DetectedFace | None:
+    """``face`` with its box clipped to a ``width`` x ``height`` picture; None when less than
+    ``min_side`` pixels of it are left inside."""
     box = face.box
     x1, y1 = max(0, box.x), max(0, box.y)
     x2, y2 = min(width, box.x + box.w), min(height, box.y + box.h)
-    if x2 - x1 < 4 or y2 - y1 < 4:
+    if x2 - x1 < min_side or y2 - y1 < min_side:
         return None
     return DetectedFace(
         box=Box(x1, y1, x2 - x1, y2 - y1),

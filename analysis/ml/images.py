@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,13 +70,15 @@ def decode_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     decode_pixels: int | None = None,
+    gate: Callable[[int], AbstractContextManager[object]] | None = None,
 ) -> DecodedImage:
     """Decode JPEG, PNG, WebP or BMP bytes into an upright RGB image.
 
     ``max_pixels`` refuses a picture from its header. ``decode_pixels`` bounds what is actually
     decoded, and so the memory a small file can cost: a JPEG above it is decoded at a half, a
     quarter or an eighth of its size (its decoder can, at no extra cost), and other formats
-    above it are refused.
+    above it are refused. ``gate``, given the number of pixels about to be decoded, returns a
+    context held while they are (a caller's way to bound how many large decodes run at once).
 
     Raises FileTooLarge, ImageTooLarge or InvalidImage, each with a message for a person.
     """
@@ -117,15 +121,15 @@ def decode_image(
                 f"the limit for {fmt} pictures is {decode_pixels / 1e6:.0f} megapixels "
                 "(JPEG pictures may be larger)."
             )
-    try:
-        image.load()
-        upright = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidImage("The image is damaged or truncated and cannot be decoded.") from exc
-    rotated = upright.size != image.size or _orientation(image) not in (None, 1)
-    return DecodedImage(
-        pixels=_to_rgb(upright), format=fmt, exif_rotated=rotated, reduced_by=reduced_by
-    )
+    with gate(image.size[0] * image.size[1]) if gate else nullcontext():
+        try:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise InvalidImage("The image is damaged or truncated and cannot be decoded.") from exc
+        rotated = upright.size != image.size or _orientation(image) not in (None, 1)
+        pixels = _to_rgb(upright)
+    return DecodedImage(pixels=pixels, format=fmt, exif_rotated=rotated, reduced_by=reduced_by)
 
 
 def _reduce(image: Image.Image, decode_pixels: int) -> int:
@@ -146,17 +150,6 @@ def _reduce(image: Image.Image, decode_pixels: int) -> int:
     if image.size[0] * image.size[1] > decode_pixels:
         return 1
     return round(width / image.size[0])
-
-
-def header_pixels(data: bytes) -> int:
-    """The pixel count a picture's header declares, without decoding it; 0 if unreadable."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            width, height = Image.open(io.BytesIO(data)).size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return 0
-    return int(width) * int(height)
 
 
 def check_file_size(size: int, *, max_bytes: int) -> None:

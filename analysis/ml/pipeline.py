@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.ml import quality, tta
-from analysis.ml.detection import find_faces
+from analysis.ml.detection import clip_face, find_faces
 from analysis.ml.ensemble import Source
 from analysis.ml.images import ImageError
 from analysis.ml.types import (
@@ -52,15 +52,11 @@ def marked_faces(image: RGBImage, boxes: Sequence[Box]) -> list[DetectedFace]:
     height, width = int(image.shape[0]), int(image.shape[1])
     faces = []
     for box in boxes:
-        x1, y1 = max(0, box.x), max(0, box.y)
-        x2, y2 = min(width, box.x + box.w), min(height, box.y + box.h)
-        if x2 - x1 < MIN_MARKED_SIDE or y2 - y1 < MIN_MARKED_SIDE:
+        marked = DetectedFace(box=box, score=1.0, detector="manual", how="manual")
+        clipped = clip_face(marked, width, height, min_side=MIN_MARKED_SIDE)
+        if clipped is None:
             raise UnmarkableFace(box, width, height)
-        faces.append(
-            DetectedFace(
-                box=Box(x1, y1, x2 - x1, y2 - y1), score=1.0, detector="manual", how="manual"
-            )
-        )
+        faces.append(clipped)
     return faces
 
 
