@@ -11,16 +11,19 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from analysis.ml import loaders, pipeline
+from analysis.ml import loaders, pipeline, video
 from analysis.ml.annotate import annotate
+from analysis.ml.enhance import face_region
 from analysis.ml.images import (
     DecodedImage,
     check_file_size,
@@ -28,14 +31,20 @@ from analysis.ml.images import (
     encode_jpeg,
 )
 from analysis.ml.registry import in_model_thread
+from analysis.ml.tracking import Tracker
 from analysis.ml.types import (
+    EMOTIONS,
     Box,
     DetectedFace,
     Enhancer,
     FaceDetector,
+    FaceResult,
     FaceScorer,
     ImageResult,
+    RGBImage,
+    StepCallback,
 )
+from analysis.ml.video import VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -280,3 +289,216 @@ def models_warm_up() -> None:
     for name in loaders.ENSEMBLE_MEMBERS:
         in_model_thread(partial(classifier, name))
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
+
+
+Progress = Callable[[float, str], None]
+"""Told how far work has come (0 to 1) with a message; may raise to stop the work."""
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    track: int
+    face: FaceResult
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    t: float
+    faces: list[TrackedFace]
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    track: int
+    first: float
+    last: float
+    frames: int
+    emotions: dict[str, float]
+
+    @property
+    def dominant_emotion(self) -> str:
+        return max(self.emotions, key=lambda name: self.emotions[name])
+
+
+@dataclass(frozen=True)
+class VideoAnalysis:
+    info: VideoInfo
+    fps: float
+    frames: list[VideoFrame]
+    tracks: list[TrackSummary]
+    detector: str
+    passes: int
+    models: dict[str, str]
+    compute_seconds: float
+
+
+def video_check(path: Path) -> VideoInfo:
+    """Refuse a file that is not a video that can be read, or is over the limits."""
+    return video.probe(
+        path, max_seconds=settings.VIDEO_MAX_SECONDS, max_pixels=settings.VIDEO_MAX_PIXELS
+    )
+
+
+def video_analyse(
+    path: Path,
+    *,
+    fps: float = 5.0,
+    detector: str = "auto",
+    passes: int = 4,
+    progress: Progress | None = None,
+) -> VideoAnalysis:
+    """Sample a video at ``fps`` frames per second, find and score the faces in each sampled
+    frame, and follow each face across frames (a person keeps one track number)."""
+    info = video_check(path)
+    expected = max(1, int(info.duration * min(fps, info.fps)) + 1)
+    tracker = Tracker(max_gap=max(1.0, 3.0 / fps))
+    cuts = video.SceneCuts()
+    sums: dict[int, np.ndarray] = {}
+    frames: list[VideoFrame] = []
+    compute = 0.0
+    models: dict[str, str] = {}
+    for frame in video.sampled_frames(path, fps=fps):
+        started = time.perf_counter()
+        result = in_model_thread(
+            lambda pixels=frame.pixels: pipeline.analyse(
+                pixels, detector=_detector(detector), classifier=_classifier(), passes=passes
+            )
+        )
+        if cuts.is_cut(frame.pixels):
+            tracker.cut()
+        compute += time.perf_counter() - started
+        models = dict(result.models)
+        numbers = tracker.update(frame.t, [face.face.box for face in result.faces])
+        tracked = [
+            TrackedFace(track=number, face=face)
+            for number, face in zip(numbers, result.faces, strict=True)
+        ]
+        for item in tracked:
+            scores = np.array([item.face.emotions.probabilities[e] for e in EMOTIONS])
+            sums[item.track] = sums.get(item.track, np.zeros(len(EMOTIONS))) + scores
+        frames.append(VideoFrame(t=frame.t, faces=tracked))
+        if progress is not None:
+            done = min(0.99, len(frames) / expected)
+            progress(done, f"Frame {len(frames)} of about {expected} ({frame.t:.1f} s)")
+    # As in SORT, a track needs a second sighting to count: at 2 or more samples a second a
+    # face that a person sees stays for more than one, a false detection seldom does.
+    min_hits = 2 if fps >= 2 and len(frames) > 1 else 1
+    kept = [track for track in tracker.tracks if track.hits >= min_hits]
+    renumber = {track.number: new for new, track in enumerate(kept, start=1)}
+    frames = [
+        VideoFrame(
+            t=item.t,
+            faces=[
+                TrackedFace(track=renumber[face.track], face=face.face)
+                for face in item.faces
+                if face.track in renumber
+            ],
+        )
+        for item in frames
+    ]
+    tracks = []
+    for track in kept:
+        mean = sums[track.number] / track.hits
+        mean /= mean.sum()
+        tracks.append(
+            TrackSummary(
+                track=renumber[track.number],
+                first=track.first,
+                last=track.last,
+                frames=track.hits,
+                emotions={name: round(float(p), 4) for name, p in zip(EMOTIONS, mean, strict=True)},
+            )
+        )
+    return VideoAnalysis(
+        info=info,
+        fps=fps,
+        frames=frames,
+        tracks=tracks,
+        detector=detector,
+        passes=passes,
+        models=models,
+        compute_seconds=round(compute, 2),
+    )
+
+
+@dataclass(frozen=True)
+class EnhancedFace:
+    """One face before and after enhancement, as JPEGs of the same region."""
+
+    index: int
+    before_jpeg: bytes
+    after_jpeg: bytes
+
+
+class _Watched:
+    """An enhancer that reports each face's steps to ``progress`` and keeps before/after."""
+
+    def __init__(self, inner: Enhancer, faces: int, progress: Progress | None) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._faces = faces
+        self._progress = progress
+        self.pairs: list[tuple[RGBImage, RGBImage]] = []
+
+    def enhance_face(
+        self, image: RGBImage, face: DetectedFace, *, on_step: StepCallback | None = None
+    ) -> tuple[RGBImage, DetectedFace]:
+        number = len(self.pairs)
+        started = time.perf_counter()
+
+        def step(done: int, total: int) -> None:
+            if self._progress is None:
+                return
+            fraction = (number + done / total) / self._faces
+            spent = time.perf_counter() - started
+            left = spent / done * (total - done) + spent / done * total * (self._faces - number - 1)
+            self._progress(
+                0.05 + 0.85 * fraction,
+                f"Face {number + 1} of {self._faces}, step {done} of {total}; about "
+                f"{max(1, round(left))} s left",
+            )
+
+        enlarged, moved = self._inner.enhance_face(image, face, on_step=step)
+        region, _, _ = face_region(image, face)
+        self.pairs.append((region, enlarged))
+        return enlarged, moved
+
+
+def enhancement_run(
+    *,
+    data: bytes,
+    enhance: str,
+    detector: str = "auto",
+    passes: int = 10,
+    progress: Progress | None = None,
+) -> tuple[AnalysisRun, list[EnhancedFace]]:
+    """An analysis with every face enhanced first, reporting each face's steps to
+    ``progress``; with each face's region before and after."""
+    if enhance not in ENHANCERS or enhance == "none":
+        raise EnhancementUnavailable(f"Unknown enhancer {enhance!r}.")
+    inner = in_model_thread(lambda: _enhancer(enhance))
+    if inner is None:
+        raise EnhancementUnavailable(f"Unknown enhancer {enhance!r}.")
+    image = image_decode(data=data)
+    if progress is not None:
+        progress(0.02, "Finding the faces")
+    faces = in_model_thread(lambda: pipeline.detect(image.pixels, _detector(detector)))
+    watched = _Watched(inner, max(1, len(faces)), progress)
+    result = in_model_thread(
+        lambda: pipeline.analyse(
+            image.pixels,
+            detector=_detector(detector),
+            classifier=_classifier(),
+            passes=passes,
+            enhancer=watched,
+            found=faces,
+        )
+    )
+    if progress is not None:
+        progress(0.95, "Scoring the enhanced faces")
+    pairs = [
+        EnhancedFace(index=i, before_jpeg=encode_jpeg(before), after_jpeg=encode_jpeg(after))
+        for i, (before, after) in enumerate(watched.pairs)
+    ]
+    jpeg = encode_jpeg(annotate(image.pixels, result.faces))
+    return AnalysisRun(image=image, result=result, enhance=enhance, annotated_jpeg=jpeg), pairs

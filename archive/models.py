@@ -47,6 +47,12 @@ class SavedAnalysis(models.Model):
     dominant_emotion = models.CharField(max_length=10, choices=EMOTION_CHOICES, blank=True)
     # The size of the kept pictures, for the usage page (0 when only the scores were kept).
     bytes_stored = models.PositiveBigIntegerField(default=0)
+    # Photos of a batch job that is still running (or died) are pending: kept out of every
+    # page and answer until the job finishes, and deleted if it fails.
+    collection = models.ForeignKey(
+        "Collection", null=True, blank=True, on_delete=models.SET_NULL, related_name="analyses"
+    )
+    pending = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -171,3 +177,90 @@ class UsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.source}: {self.analyses} analyses"
+
+
+class Collection(models.Model):
+    """Analyses saved together: the photos of one batch job."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collections"
+    )
+    name = models.CharField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created", "-id")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Job(models.Model):
+    """Work that takes longer than a request: a video, a batch of photos, an enhancement.
+
+    Runs on Celery when CELERY_BROKER_URL is set, else in a thread of the server process
+    (archive.jobs). While running, the worker touches ``heartbeat`` every few seconds; a job
+    whose heartbeat stops (its worker was killed) is marked failed.
+    """
+
+    class Kind(models.TextChoices):
+        VIDEO = "video", "Video"
+        BATCH = "batch", "Batch of photos"
+        ENHANCE = "enhance", "Enhancement"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED_STATES = (State.DONE, State.FAILED, State.CANCELLED)
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.CharField(max_length=200, blank=True)
+    options = models.JSONField(default=dict)
+    # The uploaded file (private, random path) and what the job made from it.
+    input = models.FileField(max_length=255, blank=True)
+    input_bytes = models.PositiveBigIntegerField(default=0)
+    files = models.JSONField(default=dict)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    analysis = models.ForeignKey(
+        SavedAnalysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    worker = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created", "-id")
+        indexes = [
+            models.Index(fields=["owner", "-created"], name="archive_job_owner_created"),
+            models.Index(fields=["state", "heartbeat"], name="archive_job_state_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} job {self.pk}"
+
+    @property
+    def finished_state(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started is None:
+            return None
+        end = self.finished or self.heartbeat or self.started
+        return round((end - self.started).total_seconds(), 1)

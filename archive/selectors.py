@@ -23,13 +23,16 @@ class ArchiveFilter:
     emotion: str = ""
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    collection: int | None = None
 
 
 def analyses_of(owner: User, filters: ArchiveFilter | None = None) -> QuerySet[SavedAnalysis]:
     """``owner``'s analyses, newest first, narrowed by ``filters``."""
-    analyses = SavedAnalysis.objects.filter(owner=owner).order_by("-created", "-id")
+    analyses = SavedAnalysis.objects.filter(owner=owner, pending=False).order_by("-created", "-id")
     if filters is None:
         return analyses
+    if filters.collection:
+        analyses = analyses.filter(collection_id=filters.collection)
     if filters.query:
         analyses = analyses.filter(name__icontains=filters.query)
     if filters.emotion:
@@ -44,7 +47,7 @@ def analyses_of(owner: User, filters: ArchiveFilter | None = None) -> QuerySet[S
 def analysis_of(owner: User, analysis_id: int) -> SavedAnalysis:
     """One of ``owner``'s analyses; anyone else's answers 404, as if it did not exist."""
     return get_object_or_404(
-        SavedAnalysis.objects.prefetch_related("faces"), owner=owner, pk=analysis_id
+        SavedAnalysis.objects.prefetch_related("faces"), owner=owner, pk=analysis_id, pending=False
     )
 
 
@@ -74,7 +77,7 @@ class ArchiveStats:
 
 def stats_of(owner: User) -> ArchiveStats:
     """How emotions are distributed over ``owner``'s archive, overall and over time."""
-    faces = Face.objects.filter(analysis__owner=owner)
+    faces = Face.objects.filter(analysis__owner=owner, analysis__pending=False)
     counts = {
         row["dominant_emotion"]: row["n"]
         for row in faces.values("dominant_emotion").annotate(n=Count("id"))

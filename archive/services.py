@@ -25,7 +25,7 @@ from analysis.ml.annotate import annotate
 from analysis.ml.images import encode_jpeg
 from analysis.ml.types import EMOTIONS
 from analysis.services import AnalysisRun
-from archive.models import Face, SavedAnalysis, UsageDay
+from archive.models import Collection, Face, Job, SavedAnalysis, UsageDay
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def analysis_save(
     source: str = SavedAnalysis.Source.UPLOAD,
     keep_image: bool = True,
     pictures: dict[str, bytes] | None = None,
+    collection: Collection | None = None,
+    pending: bool = False,
 ) -> SavedAnalysis:
     """Save an analysis run to ``owner``'s archive, with its pictures unless ``keep_image`` is
     false (then only the scores are kept). All or nothing.
@@ -104,6 +106,8 @@ def analysis_save(
                 model_versions=dict(result.models),
                 face_count=len(result.faces),
                 dominant_emotion=dominant,
+                collection=collection,
+                pending=pending,
             )
             if keep_image:
                 folder = _file_paths(owner)
@@ -186,6 +190,22 @@ def analyses_purge(*, older_than_days: int, now: dt.datetime | None = None) -> i
         deleted += analyses_delete(analyses=batch)
 
 
+def jobs_delete(*, jobs: QuerySet[Job] | Iterable[Job]) -> int:
+    """Delete finished jobs with their files (the upload and what the job made); the
+    analyses a batch saved stay in the archive."""
+    items = list(jobs)
+    paths = []
+    for job in items:
+        storage = job.input.storage
+        names = [str(job.input.name)] if job.input else []
+        names += [str(name) for name in job.files.values()]
+        paths += [(storage, name) for name in names if name]
+    with transaction.atomic():
+        Job.objects.filter(pk__in=[job.pk for job in items]).delete()
+        transaction.on_commit(lambda: _delete_stored(paths))
+    return len(items)
+
+
 def _delete_stored(paths: list[tuple[Storage, str]]) -> None:
     for storage, path in paths:
         _delete_files(storage, [path])
@@ -206,6 +226,7 @@ def account_delete(*, user: User) -> None:
     gone for good."""
     with transaction.atomic():
         analyses_delete(analyses=user.analyses.all())
+        jobs_delete(jobs=user.jobs.all())
         user_delete(user=user)
 
 

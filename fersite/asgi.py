@@ -14,7 +14,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.websocket import OriginValidatorForSessions, VerifiedUserMiddleware  # noqa: E402
-from camera.routing import websocket_urlpatterns  # noqa: E402
+from archive.routing import websocket_urlpatterns as archive_websockets  # noqa: E402
+from camera.routing import websocket_urlpatterns as camera_websockets  # noqa: E402
 from fersite import daphne_limits  # noqa: E402
 from fersite.body_limit import RequestBodyLimit  # noqa: E402
 
@@ -26,11 +27,14 @@ for config in apps.get_app_configs():
 # Daphne must refuse oversized bodies itself: it reads them whole before the application runs.
 daphne_limits.install()
 
+websockets = camera_websockets + archive_websockets
 application = ProtocolTypeRouter(
     {
         "http": RequestBodyLimit(django_asgi_app),
         "websocket": OriginValidatorForSessions(
-            AuthMiddlewareStack(VerifiedUserMiddleware(URLRouter(websocket_urlpatterns)))
+            AuthMiddlewareStack(
+                VerifiedUserMiddleware(URLRouter(camera_websockets + archive_websockets))
+            )
         ),
     }
 )

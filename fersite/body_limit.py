@@ -24,10 +24,15 @@ class BodyTooLarge(Exception):
     """Raised inside the application when a body without a length passes the limit."""
 
 
-def request_body_limit() -> int:
-    """The largest request body the site accepts, in bytes (from the settings)."""
+def request_body_limit(path: str = "") -> int:
+    """The largest request body the site accepts at ``path``, in bytes (from the settings):
+    REQUEST_MAX_BYTES, or the limit of the longest prefix of REQUEST_MAX_BYTES_BY_PATH."""
     from django.conf import settings
 
+    by_path: dict[str, int] = getattr(settings, "REQUEST_MAX_BYTES_BY_PATH", {})
+    matches = [prefix for prefix in by_path if path.startswith(prefix)]
+    if matches:
+        return int(by_path[max(matches, key=len)])
     return int(settings.REQUEST_MAX_BYTES)
 
 
@@ -52,7 +57,7 @@ def content_length(scope: Scope) -> int | None:
 class RequestBodyLimit:
     """ASGI middleware: 413 with the JSON error shape for bodies over the limit."""
 
-    def __init__(self, app: ASGIApp, *, limit: Callable[[], int] = request_body_limit) -> None:
+    def __init__(self, app: ASGIApp, *, limit: Callable[[str], int] = request_body_limit) -> None:
         self.app = app
         self.limit = limit
 
@@ -60,7 +65,7 @@ class RequestBodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit()
+        limit = self.limit(scope.get("path", ""))
         length = content_length(scope)
         if length is not None and (length < 0 or length > limit):
             await _refuse(send, limit, bad_length=length < 0)

@@ -33,8 +33,14 @@ class LimitedWebRequest(http_protocol.WebRequest):
     _closer: Any = None
     _closed_by_us = False
 
+    def _limit(self) -> int:
+        # The request line is parsed before the headers; Twisted hands it to the request only
+        # after the body, so it is read from the channel here.
+        path = getattr(self.channel, "_path", b"") or b""
+        return request_body_limit(path.split(b"?", 1)[0].decode("latin-1"))
+
     def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name.
-        limit = request_body_limit()
+        limit = self._limit()
         if length is not None and length > limit:
             # Twisted answers "Expect: 100-continue" right after this call: the client must
             # not be invited to send the body it has just been refused.
@@ -50,7 +56,7 @@ class LimitedWebRequest(http_protocol.WebRequest):
                 self._close()
             return
         self._body_received += len(data)
-        limit = request_body_limit()
+        limit = self._limit()
         if self._body_received > limit:
             self._refuse(limit)
             return

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from analysis.ml.enhance import estimated_landmarks, face_moved
-from analysis.ml.types import DetectedFace, RGBImage
+from analysis.ml.types import DetectedFace, RGBImage, StepCallback
 
 SIZE = 512
 # Where the eyes, the nose and the mouth corners sit in FFHQ's aligned 512 px faces.
@@ -70,8 +70,11 @@ class GFPGANEnhancer:
         self._torch = torch
         self._lock = threading.Lock()
 
-    def enhance_face(self, image: RGBImage, face: DetectedFace) -> tuple[RGBImage, DetectedFace]:
-        """The face aligned to the FFHQ template and restored; the face moved into it."""
+    def enhance_face(
+        self, image: RGBImage, face: DetectedFace, *, on_step: StepCallback | None = None
+    ) -> tuple[RGBImage, DetectedFace]:
+        """The face aligned to the FFHQ template and restored (in one step); the face moved
+        into it."""
         marks = face.landmarks or estimated_landmarks(face.box)
         matrix = template_transform(np.array(marks.points, dtype=np.float32))
         aligned = cv2.warpAffine(
@@ -82,6 +85,8 @@ class GFPGANEnhancer:
         batch = (batch / 127.5 - 1.0).unsqueeze(0)
         with self._lock, torch.inference_mode():
             output = self._network(batch, return_rgb=False, randomize_noise=False)[0][0]
+        if on_step is not None:
+            on_step(1, 1)
         restored = ((output.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
         def move(point: tuple[float, float]) -> tuple[float, float]:

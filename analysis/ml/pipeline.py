@@ -84,6 +84,7 @@ def analyse(
     select: Sequence[int] | None = None,
     enhancer: Enhancer | None = None,
     extra_boxes: Sequence[Box] = (),
+    found: Sequence[DetectedFace] | None = None,
 ) -> ImageResult:
     """Detect and score the faces of ``image``, enlarging each one first with ``enhancer``.
 
@@ -92,11 +93,13 @@ def analyse(
     ``select`` keeps only the faces with these indices (positions in left-to-right order).
     ``extra_boxes`` are faces a person marked that the detector missed: they are scored like
     the others and numbered after them, so that the detected faces keep their numbers.
+    ``found`` are the faces :func:`detect` already gave for this image and detector.
     """
     views = tta.views(passes)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    faces = find_faces(image, detector) + marked_faces(image, extra_boxes)
+    detected = list(found) if found is not None else find_faces(image, detector)
+    faces = detected + marked_faces(image, extra_boxes)
     timings["detect"] = _ms_since(started)
     indexed = list(enumerate(faces))
     if select is not None:

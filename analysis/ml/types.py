@@ -159,12 +159,18 @@ class FaceDetector(Protocol):
         """The faces of ``image`` whose side is at least ``min_size`` px."""
 
 
+StepCallback = Callable[[int, int], None]
+"""Told ``(done, total)`` after each step of a long model call; may raise to stop it."""
+
+
 class Enhancer(Protocol):
     """Makes a face larger or cleaner before it is scored."""
 
     name: str
 
-    def enhance_face(self, image: RGBImage, face: DetectedFace) -> tuple[RGBImage, DetectedFace]:
+    def enhance_face(
+        self, image: RGBImage, face: DetectedFace, *, on_step: StepCallback | None = None
+    ) -> tuple[RGBImage, DetectedFace]:
         """A picture of the enhanced face, and where the face is in that picture."""
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from archive.api import views
+from archive.api import jobs, views
 
 urlpatterns = [
     path("analyze", views.AnalyzeApi.as_view(), name="analyze"),
@@ -15,4 +15,12 @@ urlpatterns = [
         views.AnalysisImageApi.as_view(),
         name="analysis-image",
     ),
+]
+
+urlpatterns += [
+    path("jobs", jobs.JobListApi.as_view(), name="job-list"),
+    path("jobs/<int:job_id>", jobs.JobDetailApi.as_view(), name="job-detail"),
+    path("jobs/<int:job_id>/cancel", jobs.JobCancelApi.as_view(), name="job-cancel"),
+    path("jobs/<int:job_id>/export/<str:fmt>", jobs.JobExportApi.as_view(), name="job-export"),
+    path("jobs/<int:job_id>/files/<str:name>", jobs.JobFileApi.as_view(), name="job-file"),
 ]

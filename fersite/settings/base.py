@@ -251,6 +251,7 @@ API_THROTTLE_RATES = {
     "analyze": env_str("API_THROTTLE_ANALYZE", "60/min") or None,
     "detect": env_str("API_THROTTLE_DETECT", "120/min") or None,
     "export": env_str("API_THROTTLE_EXPORT", "30/min") or None,
+    "jobs": env_str("API_THROTTLE_JOBS", "20/min") or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Emotion Lens API",
@@ -278,10 +279,43 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 # Any request body over this is refused from its Content-Length before it is read
 # (fersite.body_limit): an upload and its form fields fit in it.
 REQUEST_MAX_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
+# (Except where jobs are submitted: REQUEST_MAX_BYTES_BY_PATH, below.)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
 # Saved analyses older than this many days are deleted by `manage.py archive_purge`; 0 keeps all.
 ARCHIVE_RETENTION_DAYS = env_int("ARCHIVE_RETENTION_DAYS", 0, minimum=0)
+
+# Jobs (archive.jobs): on Celery with this broker (Redis) when it is set, else in a background
+# thread of the server process. Start workers with `celery -A fersite worker` (README).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL) or None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# One job at a time per worker process, taken when it can start: a long video never holds
+# back jobs that another worker could run. Acknowledged on receipt: a worker that dies loses
+# its job, which its stopped heartbeat then marks failed (JOB_STALE_SECONDS), instead of
+# running it again from the start behind the user's back.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "jobs-sweep": {"task": "archive.tasks.jobs_sweep", "schedule": 60.0},
+    "archive-purge": {"task": "archive.tasks.archive_purge", "schedule": 24 * 3600.0},
+}
+# A running job whose worker has not been heard of for this long is marked failed.
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 30, minimum=5)
+JOB_UPLOAD_MAX_BYTES = env_int("JOB_UPLOAD_MAX_BYTES", 256 * 1024 * 1024, minimum=1)
+VIDEO_MAX_SECONDS = env_int("VIDEO_MAX_SECONDS", 600, minimum=1)
+VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 1920 * 1088, minimum=1)
+BATCH_MAX_FILES = env_int("BATCH_MAX_FILES", 500, minimum=1)
+BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 512 * 1024 * 1024, minimum=1)
+# Unfinished jobs a user may have at once.
+JOBS_MAX_ACTIVE = env_int("JOBS_MAX_ACTIVE", 5, minimum=1)
+# Where jobs are submitted the body may hold a video or a ZIP: a larger limit for these paths.
+REQUEST_MAX_BYTES_BY_PATH = {
+    "/api/v1/jobs": JOB_UPLOAD_MAX_BYTES + 1024 * 1024,
+    "/archive/jobs/": JOB_UPLOAD_MAX_BYTES + 1024 * 1024,
+}
 
 ML_MODELS_DIR = Path(env_str("ML_MODELS_DIR", str(BASE_DIR / "models")))
 ML_WARMUP = env_bool("ML_WARMUP", default=False)
