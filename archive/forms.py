@@ -19,6 +19,8 @@ class FilterForm(forms.Form):
     date_to = forms.DateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+    # The photos of one batch job (linked from the job's page).
+    collection = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def filters(self) -> ArchiveFilter:
         """The valid fields as a filter; an invalid one (shown as an error) is left out, so
@@ -32,6 +34,7 @@ class FilterForm(forms.Form):
             emotion=data.get("emotion") or "",
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
+            collection=data.get("collection"),
         )
 
 

@@ -8,22 +8,27 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import NotFound
 
 from accounts.api.throttling import allowance
 from accounts.files import private_file_response
 from accounts.forms import PasswordConfirmForm
 from accounts.models import User
 from analysis.ml.types import EMOTIONS
-from archive import exports, selectors, services
+from analysis.ml.loaders import ENHANCERS
+from archive import exports, jobs, selectors, services
+from archive.api.jobs import file_response, job_of
 from archive.api.serializers import SavedAnalysisOutput
 from archive.forms import FilterForm, RenameForm, UsageForm
-from archive.models import SavedAnalysis
+from archive.job_kinds import FPS_CHOICES
+from archive.models import Job, SavedAnalysis
 
 PAGE_SIZE = 24
 IMAGE_KINDS = ("original", "annotated", "thumbnail")
@@ -238,3 +243,38 @@ def _peak(totals: Iterable[int]) -> int:
 def _half(peak: int) -> str:
     """The value axis's middle label."""
     return f"{peak / 2:g}"
+
+
+@login_required
+def jobs_page(request: HttpRequest) -> HttpResponse:
+    """Submit a video, a batch of photos or an enhancement; the user's jobs with progress."""
+    jobs.jobs_sweep()
+    return render(
+        request,
+        "archive/jobs.html",
+        {
+            "jobs": Job.objects.filter(owner=_owner(request))[:50],
+            "fps_choices": FPS_CHOICES,
+            "enhancers": [name for name in ENHANCERS if name != "none"],
+            "max_mb": settings.JOB_UPLOAD_MAX_BYTES // 1_048_576,
+            "max_seconds": settings.VIDEO_MAX_SECONDS,
+            "max_photos": settings.BATCH_MAX_FILES,
+        },
+    )
+
+
+@login_required
+def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    """One job: its progress live (websocket, polling as fallback), a cancel button, and its
+    result once done: the video with its boxes and each track's timeline, the batch's summary,
+    or the faces before and after enhancement."""
+    job = job_of(_owner(request), job_id)
+    return render(request, "archive/job.html", {"job": job})
+
+
+@login_required
+def job_file(request: HttpRequest, job_id: int, name: str) -> HttpResponse | FileResponse:
+    try:
+        return file_response(request, job_of(_owner(request), job_id), name)
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
