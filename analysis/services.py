@@ -332,6 +332,12 @@ class VideoAnalysis:
     compute_seconds: float
 
 
+def _analyse_frame(pixels: RGBImage, *, detector: str, passes: int) -> ImageResult:
+    return pipeline.analyse(
+        pixels, detector=_detector(detector), classifier=_classifier(), passes=passes
+    )
+
+
 def video_check(path: Path) -> VideoInfo:
     """Refuse a file that is not a video that can be read, or is over the limits."""
     return video.probe(
@@ -360,9 +366,7 @@ def video_analyse(
     for frame in video.sampled_frames(path, fps=fps):
         started = time.perf_counter()
         result = in_model_thread(
-            lambda pixels=frame.pixels: pipeline.analyse(
-                pixels, detector=_detector(detector), classifier=_classifier(), passes=passes
-            )
+            partial(_analyse_frame, frame.pixels, detector=detector, passes=passes)
         )
         if cuts.is_cut(frame.pixels):
             tracker.cut()

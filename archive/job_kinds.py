@@ -17,6 +17,7 @@ import tempfile
 import uuid
 import zipfile
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -135,7 +136,9 @@ def job_create(
         job.input.name = storage.save(f"{folder}/input{suffix}", File(upload))
         job.input_bytes = upload.size or 0
     elif kind == Job.Kind.BATCH:
-        job.name = _clean_name(name, files[0].name if len(files) == 1 else f"{len(files)} photos")
+        job.name = _clean_name(
+            name, (files[0].name or "Photos") if len(files) == 1 else f"{len(files)} photos"
+        )
         job.input.name, job.input_bytes, count = _batch_input(files, folder, storage)
         job.options = {**options, "photos": count}
     elif kind == Job.Kind.ENHANCE:
@@ -250,7 +253,7 @@ def batch_run(job: Job, progress: Progress) -> Outcome:
     skipped: list[dict[str, str]] = []
     dominant: collections.Counter[str] = collections.Counter()
     faces = analysed = 0
-    with _stored_copy(job.input.name, ".zip") as path, zipfile.ZipFile(path) as archive:
+    with _stored_copy(str(job.input.name), ".zip") as path, zipfile.ZipFile(path) as archive:
         photos = _zip_photos(archive)
         for number, info in enumerate(photos, start=1):
             name = PurePosixPath(info.filename).name
@@ -316,8 +319,8 @@ def _video_face(track: int, face: Any) -> dict[str, Any]:
 
 def video_run(job: Job, progress: Progress) -> Outcome:
     options = job.options
-    suffix = PurePosixPath(job.input.name).suffix
-    with _stored_copy(job.input.name, suffix) as path:
+    suffix = PurePosixPath(str(job.input.name)).suffix
+    with _stored_copy(str(job.input.name), suffix) as path:
         result = analysis.video_analyse(
             path,
             fps=float(options.get("fps", 5)),
@@ -356,7 +359,7 @@ def video_run(job: Job, progress: Progress) -> Outcome:
     }
     return Outcome(
         result=body,
-        files={"video": job.input.name},
+        files={"video": str(job.input.name)},
         message=f"{len(result.frames)} frames, {len(result.tracks)} tracks",
     )
 
@@ -364,9 +367,14 @@ def video_run(job: Job, progress: Progress) -> Outcome:
 # Enhancement ---------------------------------------------------------------------------------
 
 
+def _delete(storage: Storage, names: list[str]) -> None:
+    for name in names:
+        storage.delete(name)
+
+
 def enhance_run(job: Job, progress: Progress) -> Outcome:
     options = job.options
-    with _storage().open(job.input.name, "rb") as handle:
+    with _storage().open(str(job.input.name), "rb") as handle:
         data = handle.read(settings.UPLOAD_MAX_BYTES + 1)
     run, pairs = analysis.enhancement_run(
         data=data,
@@ -376,7 +384,7 @@ def enhance_run(job: Job, progress: Progress) -> Outcome:
         progress=progress,
     )
     storage = _storage()
-    folder = str(PurePosixPath(job.input.name).parent)
+    folder = str(PurePosixPath(str(job.input.name)).parent)
     written: dict[str, str] = {}
     try:
         if run.annotated_jpeg is not None:
@@ -406,5 +414,5 @@ def enhance_run(job: Job, progress: Progress) -> Outcome:
         files=written,
         message=f"{len(pairs)} face{'s' if len(pairs) != 1 else ''} enhanced",
         commit=commit,
-        cleanup=lambda: [storage.delete(name) for name in written.values()] and None,
+        cleanup=partial(_delete, storage, list(written.values())),
     )

@@ -9,6 +9,7 @@ cancelled from the same update that reports its progress.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import queue
@@ -235,7 +236,7 @@ def job_discard_pending(job_id: int) -> None:
     from archive.services import analyses_delete
 
     job = Job.objects.filter(pk=job_id).first()
-    if job is None or job.state == Job.State.DONE or job.collection_id is None:
+    if job is None or job.state == Job.State.DONE or job.collection is None:
         return
     analyses_delete(analyses=job.collection.analyses.filter(pending=True))
 
@@ -257,7 +258,7 @@ def job_cancel(job: Job) -> Job:
 def jobs_sweep() -> int:
     """Mark failed every running job whose worker has not been heard of for JOB_STALE_SECONDS
     (it was killed, or its machine stopped), deleting what it saved part way."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.JOB_STALE_SECONDS)
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.JOB_STALE_SECONDS)
     stale = list(
         Job.objects.filter(state=Job.State.RUNNING, heartbeat__lt=cutoff).values_list(
             "pk", flat=True

@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -21,8 +21,8 @@ from accounts.api.throttling import allowance
 from accounts.files import private_file_response
 from accounts.forms import PasswordConfirmForm
 from accounts.models import User
-from analysis.ml.types import EMOTIONS
 from analysis.ml.loaders import ENHANCERS
+from analysis.ml.types import EMOTIONS
 from archive import exports, jobs, selectors, services
 from archive.api.jobs import file_response, job_of
 from archive.api.serializers import SavedAnalysisOutput
@@ -273,7 +273,7 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 @login_required
-def job_file(request: HttpRequest, job_id: int, name: str) -> HttpResponse | FileResponse:
+def job_file(request: HttpRequest, job_id: int, name: str) -> HttpResponse | StreamingHttpResponse:
     try:
         return file_response(request, job_of(_owner(request), job_id), name)
     except NotFound as exc:

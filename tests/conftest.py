@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -142,3 +144,110 @@ def asgi_live_server(django_db_blocker: Any) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
     thread.join(timeout=10)
+
+
+class CeleryWorker:
+    """A real `celery -A fersite worker` process on the test database and broker."""
+
+    def __init__(self, media: Path, database_url: str) -> None:
+        self.media = media
+        self.database_url = database_url
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = media.parent / "worker.log"
+
+    def start(self) -> None:
+        import os
+
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "fersite.settings.test",
+            "DATABASE_URL": self.database_url,
+            "MEDIA_ROOT": str(self.media),
+        }
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own worker command
+                [
+                    str(REPO_ROOT / ".venv/bin/celery"),
+                    "-A",
+                    "fersite",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "--loglevel",
+                    "INFO",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "-n",
+                    f"tests-{os.getpid()}@%h",
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with self.log.open("rb") as log:
+                log.seek(offset)
+                if b" ready." in log.read():
+                    return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"The Celery worker did not start: see {self.log}")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[CeleryWorker]:
+    """One worker process for the session (jobs tests use the same media folder)."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    if not django_settings.CELERY_BROKER_URL:
+        pytest.fail("Jobs tests need a broker: run them with the test command (REDIS_URL).")
+    url = urlsplit(os.environ.get("DATABASE_URL", ""))
+    if url.scheme not in ("mysql", "mariadb"):
+        pytest.fail("Jobs tests need the test command's MariaDB (DATABASE_URL).")
+    database_url = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
+    worker = CeleryWorker(tmp_path_factory.mktemp("jobs") / "media", database_url)
+    worker.media.mkdir(parents=True, exist_ok=True)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def job_media(settings: LazySettings, celery_worker: CeleryWorker) -> CeleryWorker:
+    """The test's uploads go where the worker reads them."""
+    settings.MEDIA_ROOT = celery_worker.media
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(celery_worker.media), "base_url": None},
+        },
+    }
+    return celery_worker

@@ -131,7 +131,7 @@ class JobListApi(APIView):
             default="realesrgan",
             help_text="enhance only",
         )
-        save = serializers.BooleanField(
+        save = serializers.BooleanField(  # type: ignore[assignment]
             default=False, help_text="enhance: also save the result to the archive"
         )
 
@@ -263,7 +263,7 @@ class JobExportApi(APIView):
             content_type = "application/json"
         elif job.kind == Job.Kind.VIDEO:
             body, content_type = video_csv(job.result), "text/csv; charset=utf-8"
-        elif job.kind == Job.Kind.BATCH and job.collection_id is not None:
+        elif job.kind == Job.Kind.BATCH and job.collection is not None:
             analyses = job.collection.analyses.filter(pending=False).prefetch_related("faces")
             body, content_type = exports.export_csv(analyses), "text/csv; charset=utf-8"
         else:
@@ -276,7 +276,9 @@ class JobExportApi(APIView):
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def file_response(request: HttpRequest, job: Job, name: str) -> HttpResponse | FileResponse:
+def file_response(
+    request: HttpRequest, job: Job, name: str
+) -> HttpResponse | StreamingHttpResponse:
     """A file a job made, to its owner only; byte ranges are honoured, so that a browser can
     seek in a video."""
     path = job.files.get(name)
@@ -317,15 +319,15 @@ def file_response(request: HttpRequest, job: Job, name: str) -> HttpResponse | F
             finally:
                 handle.close()
 
-        response = StreamingHttpResponse(chunks(), status=206, content_type=content_type)
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        response["Content-Length"] = str(length)
-        response["Accept-Ranges"] = "bytes"
-        return response
-    response = FileResponse(storage.open(path, "rb"), content_type=content_type)
-    response["Accept-Ranges"] = "bytes"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+        partial_content = StreamingHttpResponse(chunks(), status=206, content_type=content_type)
+        partial_content["Content-Range"] = f"bytes {start}-{end}/{size}"
+        partial_content["Content-Length"] = str(length)
+        partial_content["Accept-Ranges"] = "bytes"
+        return partial_content
+    whole = FileResponse(storage.open(path, "rb"), content_type=content_type)
+    whole["Accept-Ranges"] = "bytes"
+    whole["Cache-Control"] = "private, max-age=3600"
+    return whole
 
 
 class JobFileApi(APIView):
@@ -343,5 +345,5 @@ class JobFileApi(APIView):
             (416, "application/json"): ErrorOutput,
         },
     )
-    def get(self, request: Request, job_id: int, name: str) -> HttpResponse | FileResponse:
+    def get(self, request: Request, job_id: int, name: str) -> HttpResponse | StreamingHttpResponse:
         return file_response(request, job_of(_owner(request), job_id), name)

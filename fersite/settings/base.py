@@ -121,7 +121,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # channels-redis waits up to 5 s for each message (BZPOPMIN); redis-py 8's default
+            # socket timeout is no longer than that, so an idle socket's consumer died after
+            # 5 s with a TimeoutError. The read timeout must outlast the wait.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:

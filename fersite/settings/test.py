@@ -5,6 +5,8 @@ command points at the throwaway MariaDB and Redis it starts.
 """
 
 from fersite.settings.base import *  # noqa: F403
+from fersite.settings.base import REDIS_URL
+from fersite.settings.env import env_int, env_str
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -16,3 +18,10 @@ WHITENOISE_AUTOREFRESH = True
 # Tests make many calls as the same few users within a minute: the limits are far above that
 # here, and the tests of the limits set their own.
 API_THROTTLE_RATES = dict.fromkeys(API_THROTTLE_RATES, "100000/min")
+# Jobs go through Celery on the test command's Redis (its database 1), run by a real worker
+# process that tests/conftest.py starts; the tests of the embedded runner clear this.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or (
+    REDIS_URL.rsplit("/", 1)[0] + "/1" if REDIS_URL else ""
+)
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL or None
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 6, minimum=5)
