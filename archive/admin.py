@@ -14,7 +14,8 @@ from django.utils.html import format_html
 
 from accounts.admin import UserAdmin
 from accounts.models import User
-from archive.models import Face, SavedAnalysis
+from archive.jobs import job_cancel
+from archive.models import Face, Job, SavedAnalysis
 from archive.services import account_delete, analyses_delete
 from archive.views import image_response
 
@@ -138,3 +139,51 @@ class UserWithArchiveAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, UserWithArchiveAdmin)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Jobs with their state, owner and duration; staff can cancel the unfinished ones. The
+    uploads and results are the users' own: the admin shows neither."""
+
+    list_display = ("__str__", "name", "kind", "owner", "state", "progress", "duration", "created")
+    list_filter = ("kind", "state", "created")
+    search_fields = ("name", "owner__email", "owner__username")
+    list_select_related = ("owner",)
+    date_hierarchy = "created"
+    fields = (
+        "owner",
+        "kind",
+        "name",
+        "state",
+        "progress",
+        "message",
+        "error",
+        "options",
+        "worker",
+        "created",
+        "started",
+        "finished",
+        "heartbeat",
+        "collection",
+        "analysis",
+    )
+    readonly_fields = fields
+    actions = ("cancel",)
+
+    @admin.display(description="duration (s)")
+    def duration(self, job: Job) -> float | None:
+        return job.duration_seconds
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Cancel the selected jobs that are still queued or running")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        cancelled = 0
+        for job in queryset.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING]):
+            cancelled += job_cancel(job).state == Job.State.CANCELLED
+        self.message_user(request, f"{cancelled} job(s) cancelled.")

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
 from accounts.models import User
-from analysis.ml.loaders import ENHANCERS
+from analysis.ml.loaders import DETECTORS, ENHANCERS
 from analysis.ml.tta import MAX_PASSES
 from analysis.ml.types import EMOTIONS
 from archive import exports, jobs
@@ -118,7 +118,7 @@ class JobListApi(APIView):
             help_text="batch: the photos themselves, instead of a ZIP",
         )
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        detector = serializers.ChoiceField(choices=("auto", "haar", "mtcnn"), default="auto")
+        detector = serializers.ChoiceField(choices=DETECTORS, default="auto")
         tta = serializers.IntegerField(
             min_value=1,
             max_value=MAX_PASSES,

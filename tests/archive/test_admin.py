@@ -67,3 +67,37 @@ def test_the_admin_index_has_readable_groups_and_no_inline_script(
     assert "Face 1 of saved analysis" in html
     # The site's Content-Security-Policy applies here too: no inline script may be needed.
     assert re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", html) == []
+
+
+def test_jobs_are_listed_with_state_owner_and_duration_and_can_be_cancelled(alice: User) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from archive.models import Job
+
+    started = timezone.now() - dt.timedelta(seconds=90)
+    done = Job.objects.create(
+        owner=alice,
+        kind=Job.Kind.VIDEO,
+        name="Wedding clip",
+        state=Job.State.DONE,
+        started=started,
+        finished=started + dt.timedelta(seconds=42),
+    )
+    queued = Job.objects.create(owner=alice, kind=Job.Kind.BATCH, name="Holiday photos")
+    client = _staff("view_job")
+    page = client.get("/admin/archive/job/").content.decode()
+    assert "Wedding clip" in page
+    assert "alice" in page
+    assert "42.0" in page
+    assert "Holiday photos" in page
+    response = client.post(
+        "/admin/archive/job/",
+        {"action": "cancel", "_selected_action": [done.pk, queued.pk]},
+    )
+    assert response.status_code == 302
+    queued.refresh_from_db()
+    done.refresh_from_db()
+    assert queued.state == Job.State.CANCELLED
+    assert done.state == Job.State.DONE

@@ -273,6 +273,18 @@
       const passes = $("tta").value;
       const count = selectionSize();
       const enhancing = $("enhance").value !== "none";
+      if (enhancing) {
+        // Enhancement takes seconds per face: it runs as a job, followed on the job's page.
+        const form = new FormData();
+        form.append("kind", "enhance");
+        form.append("file", state.file);
+        form.append("detector", $("detector").value);
+        form.append("enhance", $("enhance").value);
+        form.append("tta", passes);
+        const job = await post(root.dataset.jobsUrl, form, "Starting the enhancement job…");
+        window.location.href = `${root.dataset.jobsPage}${job.id}/`;
+        return;
+      }
       const body = await post(
         root.dataset.analyzeUrl,
         formFor({
