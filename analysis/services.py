@@ -356,6 +356,8 @@ def video_analyse(
     """Sample a video at ``fps`` frames per second, find and score the faces in each sampled
     frame, and follow each face across frames (a person keeps one track number)."""
     info = video_check(path)
+    if progress is not None:
+        progress(0.0, "Reading the video")
     expected = max(1, int(info.duration * min(fps, info.fps)) + 1)
     tracker = Tracker(max_gap=max(1.0, 3.0 / fps))
     cuts = video.SceneCuts()

@@ -249,8 +249,8 @@ def job_cancel(job: Job) -> Job:
     )
     job.refresh_from_db()
     if updated:
-        if job.started is None:
-            job_discard_pending(job.pk)
+        # The worker deletes them too when it stops; this covers a worker that never does.
+        job_discard_pending(job.pk)
         _send(job.owner_id, job_event(job))
     return job
 
@@ -284,6 +284,20 @@ def job_submit(job: Job) -> None:
     """Queue ``job`` (saved, state queued) once the transaction that created it commits."""
     transaction.on_commit(lambda: _dispatch(job.pk))
     _send(job.owner_id, job_event(job))
+
+
+def jobs_resume_queued() -> int:
+    """Without a broker, queued jobs live in the memory of the server that took them: when a
+    server starts, it queues again those that a previous server left (several servers may
+    all do so: a job runs once, since only one can move it from queued to running)."""
+    if settings.CELERY_BROKER_URL:
+        return 0
+    waiting = list(
+        Job.objects.filter(state=Job.State.QUEUED).order_by("created").values_list("pk", flat=True)
+    )
+    for job_id in waiting:
+        _thread_runner().submit(job_id)
+    return len(waiting)
 
 
 def _dispatch(job_id: int) -> None:

@@ -206,6 +206,21 @@ def jobs_delete(*, jobs: QuerySet[Job] | Iterable[Job]) -> int:
     return len(items)
 
 
+def jobs_purge(*, older_than_days: int, now: dt.datetime | None = None) -> int:
+    """Delete every finished job older than ``older_than_days`` days, with its files."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=older_than_days)
+    deleted = 0
+    while True:
+        batch = list(
+            Job.objects.filter(created__lt=cutoff, state__in=Job.FINISHED_STATES).order_by("pk")[
+                :200
+            ]
+        )
+        if not batch:
+            return deleted
+        deleted += jobs_delete(jobs=batch)
+
+
 def _delete_stored(paths: list[tuple[Storage, str]]) -> None:
     for storage, path in paths:
         _delete_files(storage, [path])

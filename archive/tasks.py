@@ -7,7 +7,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from archive import jobs
-from archive.services import analyses_purge
+from archive.services import analyses_purge, jobs_purge
 
 
 @shared_task(name="archive.tasks.job_run", ignore_result=True)
@@ -22,9 +22,12 @@ def jobs_sweep() -> int:
 
 @shared_task(name="archive.tasks.archive_purge", ignore_result=True)
 def archive_purge() -> int:
-    """The retention purge (ARCHIVE_RETENTION_DAYS; 0 keeps everything), daily from beat."""
+    """The retention purge (ARCHIVE_RETENTION_DAYS; 0 keeps everything), daily from beat:
+    saved analyses and finished jobs with their files."""
     days = settings.ARCHIVE_RETENTION_DAYS
-    return analyses_purge(older_than_days=days) if days else 0
+    if not days:
+        return 0
+    return analyses_purge(older_than_days=days) + jobs_purge(older_than_days=days)
 
 
 @worker_ready.connect

@@ -178,6 +178,8 @@ def queue(jobs: int) -> None:  # noqa: PLR0915 - one scenario, read from top to 
                         f"bench{number}@%h",
                         "--without-mingle",
                         "--without-gossip",
+                        "--loglevel",
+                        "INFO",
                     ],
                     cwd=REPO_ROOT,
                     env={**env, "ML_THREADS": "1"},

@@ -315,10 +315,7 @@ BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 512 * 1024 * 1024, minimum=1)
 # Unfinished jobs a user may have at once.
 JOBS_MAX_ACTIVE = env_int("JOBS_MAX_ACTIVE", 5, minimum=1)
 # Where jobs are submitted the body may hold a video or a ZIP: a larger limit for these paths.
-REQUEST_MAX_BYTES_BY_PATH = {
-    "/api/v1/jobs": JOB_UPLOAD_MAX_BYTES + 1024 * 1024,
-    "/archive/jobs/": JOB_UPLOAD_MAX_BYTES + 1024 * 1024,
-}
+REQUEST_MAX_BYTES_BY_PATH = {"/api/v1/jobs": JOB_UPLOAD_MAX_BYTES + 1024 * 1024}
 
 ML_MODELS_DIR = Path(env_str("ML_MODELS_DIR", str(BASE_DIR / "models")))
 ML_WARMUP = env_bool("ML_WARMUP", default=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.management import call_command
+from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import User
@@ -118,3 +119,27 @@ def test_the_retention_command_deletes_old_analyses_and_their_files(
     assert list(SavedAnalysis.objects.values_list("name", flat=True)) == ["new"]
     assert not default_storage.exists(old.original.name)
     assert default_storage.exists(new.original.name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_retention_purge_deletes_old_finished_jobs_and_their_files(alice: User) -> None:
+    from django.core.files.base import ContentFile
+
+    from archive.models import Job
+    from archive.tasks import archive_purge
+
+    def job(state: str, days: int) -> Job:
+        made = Job.objects.create(owner=alice, kind=Job.Kind.VIDEO, state=state)
+        made.input.name = default_storage.save(
+            f"jobs/{alice.pk}/{made.pk}/in.mp4", ContentFile(b"x")
+        )
+        made.save()
+        Job.objects.filter(pk=made.pk).update(created=timezone.now() - dt.timedelta(days=days))
+        return made
+
+    old, running, recent = job("done", 40), job("running", 40), job("failed", 3)
+    with override_settings(ARCHIVE_RETENTION_DAYS=30):
+        assert archive_purge() == 1
+    assert set(Job.objects.values_list("pk", flat=True)) == {running.pk, recent.pk}
+    assert not default_storage.exists(old.input.name)
+    assert default_storage.exists(recent.input.name)

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from archive.services import analyses_purge
+from archive.services import analyses_purge, jobs_purge
 
 MAX_DAYS = 365 * 100
 
@@ -30,4 +30,5 @@ class Command(BaseCommand):
             self.stdout.write("Retention is off (ARCHIVE_RETENTION_DAYS=0): nothing deleted.")
             return
         deleted = analyses_purge(older_than_days=days)
-        self.stdout.write(f"Deleted {deleted} analyses older than {days} days.")
+        jobs = jobs_purge(older_than_days=days)
+        self.stdout.write(f"Deleted {deleted} analyses and {jobs} jobs older than {days} days.")
