@@ -7,11 +7,14 @@ with analysis.api.serializers; none of them touches the models directly.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +33,7 @@ from analysis.ml.images import (
     decode_image,
     encode_jpeg,
 )
-from analysis.ml.registry import in_model_thread
+from analysis.ml.registry import in_model_thread, model_thread_submit
 from analysis.ml.tracking import Tracker
 from analysis.ml.types import (
     EMOTIONS,
@@ -100,6 +103,20 @@ def _classifier() -> FaceScorer:
     with _loading("The emotion model", ModelUnavailable):
         return loaders.emotion_classifier(
             models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
+        )
+
+
+def enhancer_check(name: str) -> None:
+    """Raise EnhancementUnavailable now when ``name``'s weights are missing (before a job is
+    queued that could only fail)."""
+    from analysis.ml.weights import gfpgan_model, realesrgan_model
+
+    if name not in ENHANCERS or name == "none":
+        raise EnhancementUnavailable(f"Unknown enhancer {name!r}.")
+    weights = gfpgan_model(settings.ML_MODELS_DIR) if name == "gfpgan" else realesrgan_model()
+    if not weights.present:
+        raise EnhancementUnavailable(
+            f"The {name} enhancer's weights are missing on this server: {weights.source}"
         )
 
 
@@ -365,7 +382,14 @@ def video_analyse(
     frames: list[VideoFrame] = []
     compute = 0.0
     models: dict[str, str] = {}
-    for frame in video.sampled_frames(path, fps=fps):
+    frames_seen = video.sampled_frames(
+        path,
+        fps=fps,
+        # A second past the end the header declares (and never past the limit).
+        max_seconds=min(info.duration + 1.0, float(settings.VIDEO_MAX_SECONDS)),
+        max_pixels=settings.VIDEO_MAX_PIXELS,
+    )
+    for frame in frames_seen:
         started = time.perf_counter()
         result = in_model_thread(
             partial(_analyse_frame, frame.pixels, detector=detector, passes=passes)
@@ -470,6 +494,36 @@ class _Watched:
         return enlarged, moved
 
 
+class _Stopped(Exception):
+    """The caller's progress report asked the work to stop."""
+
+
+def _reporting(
+    pending: Future[ImageResult],
+    steps: list[tuple[float, str]],
+    progress: Progress | None,
+    stop: threading.Event,
+) -> ImageResult:
+    """Wait for ``pending``, reporting its latest step to ``progress`` every quarter second;
+    when ``progress`` raises, the work stops at its next step and the error is raised."""
+    reported = 0
+    while True:
+        try:
+            return pending.result(timeout=0.25)
+        except FutureTimeout:
+            pass
+        if progress is None or len(steps) == reported:
+            continue
+        reported = len(steps)
+        try:
+            progress(*steps[-1])
+        except BaseException:
+            stop.set()
+            with contextlib.suppress(_Stopped):
+                pending.result()
+            raise
+
+
 def enhancement_run(
     *,
     data: bytes,
@@ -489,8 +543,18 @@ def enhancement_run(
     if progress is not None:
         progress(0.02, "Finding the faces")
     faces = in_model_thread(lambda: pipeline.detect(image.pixels, _detector(detector)))
-    watched = _Watched(inner, max(1, len(faces)), progress)
-    result = in_model_thread(
+    # The enhancer reports each step from the model thread; the report (a database write, a
+    # message to the page) is made here, in the caller's thread, from the latest step.
+    steps: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def step(fraction: float, message: str) -> None:
+        if stop.is_set():
+            raise _Stopped()
+        steps.append((fraction, message))
+
+    watched = _Watched(inner, max(1, len(faces)), step)
+    pending = model_thread_submit(
         lambda: pipeline.analyse(
             image.pixels,
             detector=_detector(detector),
@@ -500,6 +564,7 @@ def enhancement_run(
             found=faces,
         )
     )
+    result = _reporting(pending, steps, progress, stop)
     if progress is not None:
         progress(0.95, "Scoring the enhanced faces")
     pairs = [

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -32,7 +33,14 @@ from analysis import services as analysis
 from analysis.api.serializers import AnalysisOutput
 from analysis.ml.images import ImageError
 from analysis.ml.types import EMOTIONS
-from archive.jobs import JobRefused, Outcome, Progress, TooManyJobs, job_submit
+from archive.jobs import (
+    JobFileTooLarge,
+    JobRefused,
+    Outcome,
+    Progress,
+    TooManyJobs,
+    job_submit,
+)
 from archive.models import Collection, Job, SavedAnalysis
 from archive.services import analysis_pictures, analysis_save
 
@@ -85,7 +93,7 @@ def _stored_copy(name: str, suffix: str) -> Iterator[Path]:
 def _check_size(upload: UploadedFile[bytes]) -> None:
     limit = settings.JOB_UPLOAD_MAX_BYTES
     if upload.size is None or upload.size > limit:
-        raise JobRefused(f"The file is larger than the limit of {limit / 1_048_576:.0f} MB.")
+        raise JobFileTooLarge(f"The file is larger than the limit of {limit / 1_048_576:.0f} MB.")
     if upload.size == 0:
         raise JobRefused("The file is empty.")
 
@@ -142,6 +150,7 @@ def job_create(
         job.input.name, job.input_bytes, count = _batch_input(files, folder, storage)
         job.options = {**options, "photos": count}
     elif kind == Job.Kind.ENHANCE:
+        analysis.enhancer_check(options.get("enhance", "realesrgan"))
         upload = files[0]
         data = analysis.upload_read(upload)
         analysis.image_decode(data=data)  # Refuse a bad picture now, not in the job.
@@ -160,6 +169,42 @@ def job_create(
 # Batches -------------------------------------------------------------------------------------
 
 
+# A ZIP's directory is read whole (an object per entry) before any entry can be checked: its
+# size and entry count are read from its end record first, and a ZIP that declares far more
+# entries than a batch may hold is refused unread.
+ZIP_DIRECTORY_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _check_zip_directory(path: Path) -> None:
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - (65535 + 22)))
+        tail = handle.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) - end < 22:
+        raise JobRefused("The file is not a ZIP that can be read.")
+    entries = int.from_bytes(tail[end + 10 : end + 12], "little")
+    directory = int.from_bytes(tail[end + 12 : end + 16], "little")
+    limit = 2 * settings.BATCH_MAX_FILES + 100
+    if entries > limit or directory > ZIP_DIRECTORY_MAX_BYTES:
+        raise JobRefused(
+            f"The ZIP lists {entries} entries; a batch may hold at most "
+            f"{settings.BATCH_MAX_FILES} photos."
+        )
+
+
+# What reading a damaged or unusual ZIP (or one of its members) may raise.
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
 def _zip_photos(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     """The photos of a ZIP, checked from its directory before anything is extracted."""
     photos = []
@@ -172,6 +217,10 @@ def _zip_photos(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
             continue
         if info.flag_bits & 0x1:
             raise JobRefused(f"{path.name} is encrypted: ZIPs with passwords are not read.")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise JobRefused(
+                f"{path.name} is compressed in a way that is not read (only stored or deflated)."
+            )
         if info.file_size > settings.UPLOAD_MAX_BYTES:
             raise JobRefused(
                 f"{path.name} expands to {info.file_size / 1_048_576:.0f} MB; each photo may "
@@ -205,11 +254,13 @@ def _batch_input(
     """Store a batch's photos as one ZIP: the uploaded ZIP as it is, or the photos packed."""
     if len(files) == 1 and PurePosixPath(files[0].name or "").suffix.lower() == ".zip":
         upload = files[0]
-        try:
-            with _local_copy(upload, ".zip") as path, zipfile.ZipFile(path) as archive:
-                count = len(_zip_photos(archive))
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise JobRefused("The file is not a ZIP that can be read.") from exc
+        with _local_copy(upload, ".zip") as path:
+            _check_zip_directory(path)
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    count = len(_zip_photos(archive))
+            except ZIP_ERRORS as exc:
+                raise JobRefused("The file is not a ZIP that can be read.") from exc
         upload.seek(0)
         return storage.save(f"{folder}/photos.zip", File(upload)), upload.size or 0, count
     if len(files) > settings.BATCH_MAX_FILES:
@@ -237,12 +288,10 @@ def _batch_input(
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """A member's bytes, never more than its directory entry declared (a ZIP may lie)."""
+    """A member's bytes: never more than its directory entry declared (zipfile stops there,
+    and checks the CRC), which _zip_photos checked against the limits."""
     with archive.open(info) as member:
-        data = member.read(info.file_size + 1)
-    if len(data) > info.file_size:
-        raise ImageError("The photo is larger than the ZIP declared it.")
-    return data
+        return member.read(info.file_size)
 
 
 def batch_run(job: Job, progress: Progress) -> Outcome:
@@ -259,13 +308,18 @@ def batch_run(job: Job, progress: Progress) -> Outcome:
             name = PurePosixPath(info.filename).name
             progress((number - 1) / len(photos), f"Photo {number} of {len(photos)}: {name}")
             try:
+                data = _read_member(archive, info)
+            except ZIP_ERRORS:
+                skipped.append({"name": name, "error": "It is damaged in the ZIP."})
+                continue
+            try:
                 run = analysis.analysis_run(
-                    data=_read_member(archive, info),
+                    data=data,
                     detector=options.get("detector", "auto"),
                     passes=int(options.get("tta", 10)),
                     annotated=False,
                 )
-            except ImageError as exc:
+            except (ImageError, analysis.Busy) as exc:
                 skipped.append({"name": name, "error": str(exc)})
                 continue
             analysis_save(

@@ -47,6 +47,11 @@ class JobRefused(ValueError):
     http_status = 400
 
 
+class JobFileTooLarge(JobRefused):
+    code = "file_too_large"
+    http_status = 413
+
+
 class TooManyJobs(JobRefused):
     code = "too_many_jobs"
     http_status = 429
@@ -161,11 +166,15 @@ class _Heartbeat:
     def _run(self) -> None:
         try:
             while not self._stop.wait(HEARTBEAT_INTERVAL):
-                Job.objects.filter(pk=self._job_id, state=Job.State.RUNNING).update(
-                    heartbeat=timezone.now()
-                )
-        except Exception:
-            logger.warning("Heartbeat of job %s failed", self._job_id, exc_info=True)
+                try:
+                    Job.objects.filter(pk=self._job_id, state=Job.State.RUNNING).update(
+                        heartbeat=timezone.now()
+                    )
+                except Exception:
+                    # One failed beat (a lock wait, a lost connection) is not the end: the
+                    # next one tries again on a fresh connection.
+                    logger.warning("Heartbeat of job %s failed", self._job_id, exc_info=True)
+                    connection.close()
         finally:
             connection.close()
 
@@ -199,7 +208,24 @@ def job_run(job_id: int) -> None:
         if not done and outcome is not None and outcome.cleanup is not None:
             outcome.cleanup()
         job_discard_pending(job_id)
+        _drop_input(job_id)
         _announce(job_id)
+
+
+def _drop_input(job_id: int) -> None:
+    """Delete the upload once the job is over, unless the result shows it (a video is played
+    back on its page): a batch's ZIP or a failed job's video would only fill the disk."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or not job.input or not job.finished_state:
+        return
+    if job.state == Job.State.DONE and job.kind == Job.Kind.VIDEO:
+        return
+    storage, name = job.input.storage, str(job.input.name)
+    Job.objects.filter(pk=job_id).update(input="")
+    try:
+        storage.delete(name)
+    except Exception:
+        logger.exception("Could not delete %s from storage", name)
 
 
 def _finish(job: Job, outcome: Outcome) -> None:
@@ -219,9 +245,9 @@ def _finish(job: Job, outcome: Outcome) -> None:
 
 
 def _fail(job_id: int, exc: BaseException) -> None:
-    code = getattr(exc, "code", None)
-    if code is not None and getattr(exc, "http_status", 500) < 500:
-        error = str(exc)  # Our own errors about the input are meant for the user.
+    if getattr(exc, "code", None) is not None and hasattr(exc, "http_status"):
+        # Our own errors (a bad input, missing weights) are written for the user.
+        error = str(exc)
     else:
         logger.exception("Job %s failed", job_id)
         error = "The job failed because of an error on the server; it was logged."
@@ -238,7 +264,10 @@ def job_discard_pending(job_id: int) -> None:
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.state == Job.State.DONE or job.collection is None:
         return
-    analyses_delete(analyses=job.collection.analyses.filter(pending=True))
+    collection = job.collection
+    analyses_delete(analyses=collection.analyses.filter(pending=True))
+    if not collection.analyses.exists():
+        collection.delete()
 
 
 def job_cancel(job: Job) -> Job:
@@ -301,12 +330,33 @@ def jobs_resume_queued() -> int:
 
 
 def _dispatch(job_id: int) -> None:
-    if settings.CELERY_BROKER_URL:
-        from archive.tasks import job_run_task
-
-        job_run_task.delay(job_id)
-    else:
+    if not settings.CELERY_BROKER_URL:
         _thread_runner().submit(job_id)
+        return
+    from archive.tasks import job_run_task
+
+    try:
+        job_run_task.delay(job_id)
+    except Exception as exc:
+        # The broker is down: the job would wait for ever. It fails now, and the client
+        # hears so (503) instead of watching a job that never starts.
+        logger.exception("Could not queue job %s", job_id)
+        Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
+            state=Job.State.FAILED,
+            finished=timezone.now(),
+            message="Failed",
+            error="The job queue cannot be reached; try again in a minute.",
+        )
+        raise QueueDown() from exc
+
+
+class QueueDown(RuntimeError):
+    code = "busy"
+    http_status = 503
+    retry_after = 60
+
+    def __init__(self) -> None:
+        super().__init__("The job queue cannot be reached; try again in a minute.")
 
 
 class _ThreadRunner:

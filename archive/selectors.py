@@ -145,7 +145,7 @@ def usage_of(owner: User, *, date_from: dt.date, date_to: dt.date) -> Usage:
         counts = per_day.get(day, {})
         days.append((day, {source: counts.get(source, (0, 0)) for source in sources}))
         day += dt.timedelta(days=1)
-    stored = SavedAnalysis.objects.filter(owner=owner).aggregate(
+    stored = SavedAnalysis.objects.filter(owner=owner, pending=False).aggregate(
         count=Count("id"), size=Sum("bytes_stored")
     )
     return Usage(

@@ -253,7 +253,7 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
         request,
         "archive/jobs.html",
         {
-            "jobs": Job.objects.filter(owner=_owner(request))[:50],
+            "jobs": Job.objects.filter(owner=_owner(request)).defer("result")[:50],
             "fps_choices": FPS_CHOICES,
             "enhancers": [name for name in ENHANCERS if name != "none"],
             "max_mb": settings.JOB_UPLOAD_MAX_BYTES // 1_048_576,

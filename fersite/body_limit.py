@@ -10,7 +10,7 @@ server itself from receiving such a body.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 Scope = Any
@@ -24,16 +24,29 @@ class BodyTooLarge(Exception):
     """Raised inside the application when a body without a length passes the limit."""
 
 
-def request_body_limit(path: str = "") -> int:
-    """The largest request body the site accepts at ``path``, in bytes (from the settings):
-    REQUEST_MAX_BYTES, or the limit of the longest prefix of REQUEST_MAX_BYTES_BY_PATH."""
+def request_body_limit(path: str = "", *, method: str = "", credentials: bool = False) -> int:
+    """The largest request body the site accepts, in bytes (from the settings):
+    REQUEST_MAX_BYTES, or REQUEST_MAX_BYTES_BY_PATH's limit for a POST to exactly that path
+    from a client that sends credentials (a session cookie or an Authorization header: they
+    are checked later, by the view; an anonymous client never gets past the usual limit)."""
     from django.conf import settings
 
     by_path: dict[str, int] = getattr(settings, "REQUEST_MAX_BYTES_BY_PATH", {})
-    matches = [prefix for prefix in by_path if path.startswith(prefix)]
-    if matches:
-        return int(by_path[max(matches, key=len)])
+    if method == "POST" and credentials and path.rstrip("/") in by_path:
+        return int(by_path[path.rstrip("/")])
     return int(settings.REQUEST_MAX_BYTES)
+
+
+def has_credentials(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request carries an Authorization header or a session cookie."""
+    from django.conf import settings
+
+    cookie = settings.SESSION_COOKIE_NAME.encode() + b"="
+    for name, value in headers:
+        lowered = bytes(name).lower()
+        if lowered == b"authorization" or (lowered == b"cookie" and cookie in bytes(value)):
+            return True
+    return False
 
 
 def too_large_body(limit: int) -> bytes:
@@ -57,7 +70,7 @@ def content_length(scope: Scope) -> int | None:
 class RequestBodyLimit:
     """ASGI middleware: 413 with the JSON error shape for bodies over the limit."""
 
-    def __init__(self, app: ASGIApp, *, limit: Callable[[str], int] = request_body_limit) -> None:
+    def __init__(self, app: ASGIApp, *, limit: Callable[..., int] = request_body_limit) -> None:
         self.app = app
         self.limit = limit
 
@@ -65,7 +78,11 @@ class RequestBodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit(scope.get("path", ""))
+        limit = self.limit(
+            scope.get("path", ""),
+            method=scope.get("method", ""),
+            credentials=has_credentials(scope.get("headers", [])),
+        )
         length = content_length(scope)
         if length is not None and (length < 0 or length > limit):
             await _refuse(send, limit, bad_length=length < 0)

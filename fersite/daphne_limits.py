@@ -16,7 +16,7 @@ from typing import Any, cast
 from daphne import http_protocol
 from twisted.internet import reactor
 
-from fersite.body_limit import request_body_limit, too_large_body
+from fersite.body_limit import has_credentials, request_body_limit, too_large_body
 
 # After a refusal, the rest of the body is read and dropped for at most this long, and at most
 # this much of it, before the connection closes.
@@ -37,7 +37,16 @@ class LimitedWebRequest(http_protocol.WebRequest):
         # The request line is parsed before the headers; Twisted hands it to the request only
         # after the body, so it is read from the channel here.
         path = getattr(self.channel, "_path", b"") or b""
-        return request_body_limit(path.split(b"?", 1)[0].decode("latin-1"))
+        method = getattr(self.channel, "_command", b"") or b""
+        return request_body_limit(
+            path.split(b"?", 1)[0].decode("latin-1"),
+            method=method.decode("latin-1"),
+            credentials=has_credentials(
+                (name, value)
+                for name, values in self.requestHeaders.getAllRawHeaders()
+                for value in values
+            ),
+        )
 
     def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name.
         limit = self._limit()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -54,9 +54,15 @@ def in_model_thread(work: Callable[[], T]) -> T:
     """Run ``work`` in the process's model thread and return its result (or raise its error)."""
     if getattr(_in_model_thread, "active", False):
         return work()
+    return model_thread_submit(work).result()
+
+
+def model_thread_submit(work: Callable[[], T]) -> Future[T]:
+    """Queue ``work`` for the model thread; the caller waits on the future (and may do its
+    own work meanwhile, such as reporting progress, which must not run in the model thread)."""
 
     def run() -> T:
         _in_model_thread.active = True
         return work()
 
-    return _model_thread.submit(run).result()
+    return _model_thread.submit(run)

@@ -29,9 +29,10 @@ class VideoTooLarge(VideoError):
     code = "video_too_large"
 
 
-# Containers FFmpeg may open: anything else (an image, a text file, a playlist that names
-# other files) is refused before FFmpeg reads more than its header.
+# Containers FFmpeg may open: FFmpeg probes the file with these demuxers only, so anything else
+# (an image, a text file, a playlist that names other files) is refused by FFmpeg itself.
 CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
+FORMAT_WHITELIST = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm"
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,11 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
     import av
 
     try:
-        container = av.open(str(path), mode="r", options={"protocol_whitelist": "file"})
+        container = av.open(
+            str(path),
+            mode="r",
+            options={"protocol_whitelist": "file", "format_whitelist": FORMAT_WHITELIST},
+        )
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise VideoError(
             "The file is not a video that can be read (MP4, WebM or MOV are)."
@@ -93,11 +98,13 @@ def probe(path: Path, *, max_seconds: float, max_pixels: int) -> VideoInfo:
         if first is None:
             raise VideoError("The video has no frame that can be decoded.")
         rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+        # Boxes are given in the upright picture (a phone's portrait video is stored sideways).
+        upright = _upright(np.empty((height, width, 1), dtype=np.uint8), first)
         return VideoInfo(
             duration=round(duration, 3),
             fps=round(rate, 3),
-            width=width,
-            height=height,
+            width=int(upright.shape[1]),
+            height=int(upright.shape[0]),
             codec=str(stream.codec_context.name),
         )
     finally:
@@ -112,11 +119,14 @@ def _duration(container, stream) -> float:  # type: ignore[no-untyped-def]
     return 0.0
 
 
-def sampled_frames(path: Path, *, fps: float) -> Iterator[Frame]:
-    """The frames nearest to every 1/fps seconds, upright RGB, one at a time.
+def sampled_frames(
+    path: Path, *, fps: float, max_seconds: float = 3600.0, max_pixels: int = 1 << 24
+) -> Iterator[Frame]:
+    """The frames nearest to every 1/fps seconds, upright RGB, one at a time, up to
+    ``max_seconds`` (the header's duration can lie: a file may hold far more frames).
 
     Raises VideoError when the file turns out damaged part way (the frames before were
-    already given)."""
+    already given), or a frame is over ``max_pixels``."""
     import av
 
     container = _open(path)
@@ -132,8 +142,15 @@ def sampled_frames(path: Path, *, fps: float) -> Iterator[Frame]:
                 if frame.pts is None or frame.time_base is None:
                     continue
                 t = float(frame.pts * frame.time_base) - start
+                if t > max_seconds:
+                    return
                 if t + 1e-3 < next_t:
                     continue
+                if frame.width * frame.height > max_pixels:
+                    raise VideoTooLarge(
+                        f"A frame at {t:.1f} s is {frame.width}x{frame.height}; at most "
+                        f"{max_pixels:,} pixels a frame are read."
+                    )
                 pixels = np.ascontiguousarray(_upright(frame.to_ndarray(format="rgb24"), frame))
                 yield Frame(index=index, t=round(t, 3), pixels=pixels)
                 index += 1

@@ -43,11 +43,13 @@ def _owner(request: Request | HttpRequest) -> User:
     return user
 
 
-def job_of(owner: User, job_id: int) -> Job:
+def job_of(owner: User, job_id: int, *, with_result: bool = False) -> Job:
     """One of ``owner``'s jobs; anyone else's answers 404. A job whose worker died is marked
-    failed here too, so the page never shows it running forever."""
+    failed here too, so the page never shows it running forever. The result (megabytes for
+    a long video) is read only when asked for."""
     jobs.jobs_sweep()
-    return get_object_or_404(Job, owner=owner, pk=job_id)
+    rows = Job.objects.all() if with_result else Job.objects.defer("result")
+    return get_object_or_404(rows, owner=owner, pk=job_id)
 
 
 class JobOutput(_Output):
@@ -143,7 +145,8 @@ class JobListApi(APIView):
     def get(self, request: Request) -> Response:
         jobs.jobs_sweep()
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(Job.objects.filter(owner=_owner(request)), request, self)
+        rows = Job.objects.filter(owner=_owner(request)).defer("result")
+        page = paginator.paginate_queryset(rows, request, self)
         return paginator.get_paginated_response(JobBrief(page, many=True).data)
 
     @extend_schema(
@@ -191,7 +194,7 @@ class JobDetailApi(APIView):
 
     @extend_schema(parameters=[JOB_ID], responses={200: JobOutput, **NOT_FOUND})
     def get(self, request: Request, job_id: int) -> Response:
-        return Response(JobOutput(job_of(_owner(request), job_id)).data)
+        return Response(JobOutput(job_of(_owner(request), job_id, with_result=True)).data)
 
     @extend_schema(parameters=[JOB_ID], responses={204: None, 400: ErrorOutput, **NOT_FOUND})
     def delete(self, request: Request, job_id: int) -> Response:
@@ -208,7 +211,7 @@ class JobCancelApi(APIView):
 
     @extend_schema(request=None, parameters=[JOB_ID], responses={200: JobOutput, **NOT_FOUND})
     def post(self, request: Request, job_id: int) -> Response:
-        job = jobs.job_cancel(job_of(_owner(request), job_id))
+        job = jobs.job_cancel(job_of(_owner(request), job_id, with_result=True))
         return Response(JobOutput(job).data)
 
 
@@ -254,7 +257,7 @@ class JobExportApi(APIView):
     def get(self, request: Request, job_id: int, fmt: str) -> HttpResponse:
         if fmt not in ("csv", "json"):
             raise NotFound("Exports are csv or json.")
-        job = job_of(_owner(request), job_id)
+        job = job_of(_owner(request), job_id, with_result=True)
         if job.state != Job.State.DONE or job.result is None:
             raise serializers.ValidationError("The job has no result yet.")
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", job.name)[:60].strip("-.") or f"job-{job.pk}"
@@ -273,7 +276,7 @@ class JobExportApi(APIView):
         return response
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 
 def file_response(
@@ -285,7 +288,10 @@ def file_response(
     if not path:
         raise NotFound("The job has no such file.")
     storage = job.input.storage
-    size = storage.size(path)
+    try:
+        size = storage.size(path)
+    except (FileNotFoundError, OSError) as exc:
+        raise NotFound("The job's file is no longer stored.") from exc
     content_type = "video/mp4" if name == "video" else "image/jpeg"
     if name == "video":
         suffix = path.rsplit(".", 1)[-1].lower()

@@ -112,6 +112,18 @@ if _database["ENGINE"] == "django.db.backends.mysql":
         {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
     )
     _database["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # Requests, the job thread (or Celery workers) and their heartbeats all write: transactions
+    # take the write lock when they begin (no deadlocked upgrade from a read lock), and a
+    # writer waits for the lock up to 20 s instead of failing with "database is locked".
+    _database.setdefault("OPTIONS", {})
+    _database["OPTIONS"].update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -314,8 +326,11 @@ BATCH_MAX_FILES = env_int("BATCH_MAX_FILES", 500, minimum=1)
 BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", 512 * 1024 * 1024, minimum=1)
 # Unfinished jobs a user may have at once.
 JOBS_MAX_ACTIVE = env_int("JOBS_MAX_ACTIVE", 5, minimum=1)
-# Where jobs are submitted the body may hold a video or a ZIP: a larger limit for these paths.
+# Where jobs are submitted (POST to this exact path, by a client that sends credentials) the
+# body may hold a video or a ZIP: a larger limit there.
 REQUEST_MAX_BYTES_BY_PATH = {"/api/v1/jobs": JOB_UPLOAD_MAX_BYTES + 1024 * 1024}
+# A batch may be many photos in one request (Django's default stops at 100 files).
+DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_FILES + 1
 
 ML_MODELS_DIR = Path(env_str("ML_MODELS_DIR", str(BASE_DIR / "models")))
 ML_WARMUP = env_bool("ML_WARMUP", default=False)

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import api_token_create
-from archive.models import Job, SavedAnalysis
+from archive.models import Collection, Job, SavedAnalysis
 from fersite.asgi import application
 from tests.conftest import CeleryWorker, login_verified
 from tests.factories import UserFactory
@@ -291,7 +291,7 @@ def test_another_users_job_answers_404(api: APIClient, job_media: CeleryWorker) 
             "validation_error",
             "no photos",
         ),
-        ("enhance", "x.jpg", lambda clip: b"not a picture", "invalid_image", ""),
+        ("enhance", "x.jpg", lambda clip: b"not a picture", "invalid_image", "image"),
     ],
 )
 def test_bad_uploads_are_refused_before_anything_is_queued(
@@ -306,7 +306,7 @@ def test_bad_uploads_are_refused_before_anything_is_queued(
     assert not Job.objects.filter(owner=alice).exists()
 
 
-def test_zip_members_that_lie_about_their_size_are_not_read_past_it(
+def test_a_photo_over_the_limit_is_refused_from_the_zips_directory(
     api: APIClient, alice: User, settings: Any
 ) -> None:
     settings.UPLOAD_MAX_BYTES = 1024 * 1024
@@ -314,6 +314,53 @@ def test_zip_members_that_lie_about_their_size_are_not_read_past_it(
     response = _submit(api, "batch", ("big.zip", big))
     assert response.status_code == 400
     assert "expands to 2 MB" in response.json()["error"]["message"]
+
+
+def test_a_zip_listing_far_more_entries_than_a_batch_is_refused_unread(
+    api: APIClient, alice: User, settings: Any
+) -> None:
+    settings.BATCH_MAX_FILES = 10
+    crowded = _zip({f"notes/{n}.txt": b"" for n in range(200)})
+    response = _submit(api, "batch", ("crowded.zip", crowded))
+    assert response.status_code == 400
+    assert "lists 200 entries" in response.json()["error"]["message"]
+
+
+def test_a_job_file_over_the_limit_answers_413(api: APIClient, alice: User, settings: Any) -> None:
+    settings.JOB_UPLOAD_MAX_BYTES = 1000
+    response = _submit(api, "video", ("clip.mp4", b"\0" * 2000))
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "file_too_large"
+
+
+def test_an_enhancer_without_its_weights_is_refused_before_queueing(
+    api: APIClient, alice: User, settings: Any, tmp_path: Path, testdata: Path
+) -> None:
+    settings.ML_MODELS_DIR = tmp_path  # no GFPGANv1.4.pth there
+    photo = (testdata / "faces" / "Alain_Cervantes_0001.jpg").read_bytes()
+    response = _submit(api, "enhance", ("face.jpg", photo), enhance="gfpgan")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "enhancement_unavailable"
+    assert "GFPGANv1.4.pth" in error["message"]
+    assert not Job.objects.filter(owner=alice).exists()
+
+
+def test_cancelling_a_batch_deletes_the_photos_it_saved_so_far(
+    api: APIClient, alice: User, job_media: CeleryWorker, testdata: Path
+) -> None:
+    response = _submit(api, "batch", ("many.zip", _zip(_photos(testdata, 40))), tta="10")
+    job_id = response.json()["id"]
+    _wait(api, job_id, lambda job: job["state"] == "running" and job["progress"] >= 8)
+    assert SavedAnalysis.objects.filter(owner=alice, pending=True).exists()
+    # Saved photos of a running batch are nowhere to be seen.
+    assert api.get("/api/v1/analyses").json()["count"] == 0
+    assert api.post(f"/api/v1/jobs/{job_id}/cancel").json()["state"] == "cancelled"
+    deadline = time.monotonic() + 10
+    while SavedAnalysis.objects.filter(owner=alice).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not SavedAnalysis.objects.filter(owner=alice).exists()
+    assert not Collection.objects.filter(owner=alice).exists()
 
 
 def test_without_a_broker_jobs_run_in_a_thread_of_the_server(
@@ -340,3 +387,21 @@ def test_too_many_unfinished_jobs_answer_429(api: APIClient, alice: User, settin
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "too_many_jobs"
     assert response["Retry-After"] == "30"
+
+
+def test_a_server_without_a_broker_resumes_the_jobs_left_queued(
+    api: APIClient, alice: User, settings: Any, testdata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.apps import apps
+
+    from archive import jobs
+
+    settings.CELERY_BROKER_URL = ""
+    photo = (testdata / "faces" / "Alain_Cervantes_0001.jpg").read_bytes()
+    # The server that took the job stopped before running it.
+    with monkeypatch.context() as patched:
+        patched.setattr(jobs, "_dispatch", lambda job_id: None)
+        job_id = _submit(api, "batch", ("one.zip", _zip({"a.jpg": photo})), tta="1").json()["id"]
+    assert Job.objects.get(pk=job_id).state == Job.State.QUEUED
+    apps.get_app_config("archive").asgi_started()  # type: ignore[attr-defined]
+    assert _wait(api, job_id, _finished)["state"] == "done"

@@ -186,3 +186,35 @@ def test_the_middleware_passes_bodies_within_the_limit() -> None:
     sent = _sync(_run(limited, [(b"content-length", b"100")], [b"x" * 100]))
     assert app.body == b"x" * 100
     assert sent[0]["status"] == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "case",
+    [
+        # Jobs take large files, from a client that says who it is...
+        ("POST", "/api/v1/jobs", "Authorization: Token nonsense\r\n", 401),
+        ("POST", "/api/v1/jobs", "Cookie: sessionid=nonsense\r\n", 401),
+        # ...and everything else, anonymous posts to the jobs included, keeps the usual limit.
+        ("POST", "/api/v1/jobs", "", 413),
+        ("POST", "/api/v1/jobs/7/cancel", "Authorization: Token nonsense\r\n", 413),
+        ("PUT", "/api/v1/jobs", "Authorization: Token nonsense\r\n", 413),
+        ("POST", "/api/v1/analyze", "Authorization: Token nonsense\r\n", 413),
+    ],
+)
+def test_only_job_submissions_with_credentials_get_the_larger_limit(
+    asgi_live_server: str,
+    small_limit: int,
+    settings: LazySettings,
+    case: tuple[str, str, str, int],
+) -> None:
+    method, path, credentials, status = case
+    settings.REQUEST_MAX_BYTES_BY_PATH = {"/api/v1/jobs": LIMIT * 4}
+    body = b"x" * (LIMIT * 2)
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{credentials}"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    answer, _ = _exchange(asgi_live_server, head, [body])
+    assert answer == status

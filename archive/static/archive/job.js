@@ -47,7 +47,8 @@
     fetch(root.dataset.cancel, {
       method: "POST", credentials: "same-origin",
       headers: { "X-CSRFToken": csrf, Accept: "application/json" },
-    }).then(function (r) { return r.json(); }).then(show).catch(function () { cancel.disabled = false; });
+    }).then(function (r) { return r.json().then(function (body) { return r.ok ? body : Promise.reject(body); }); })
+      .then(show).catch(function () { cancel.disabled = false; messageEl.textContent = "The job could not be cancelled; try again."; });
   });
 
   if (window.WebSocket) {
@@ -124,7 +125,8 @@
     }
 
     function draw() {
-      const w = result.video.width, h = result.video.height;
+      // Boxes are in the upright picture, which is what the browser shows.
+      const w = player.videoWidth || result.video.width, h = player.videoHeight || result.video.height;
       canvas.width = w; canvas.height = h;
       const ctx = canvas.getContext("2d");
       ctx.clearRect(0, 0, w, h);

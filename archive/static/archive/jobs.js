@@ -81,20 +81,36 @@
     xhr.send(body);
   });
 
-  // Live progress of the listed jobs.
+  // Live progress of the listed jobs: events over /ws/jobs/, and a poll every 3 s while any
+  // job is unfinished, in case the socket is down.
   const rows = new Map();
   document.querySelectorAll(".job-row").forEach(function (row) { rows.set(row.dataset.job, row); });
-  if (!rows.size || !window.WebSocket) return;
-  const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-  const socket = new WebSocket(scheme + window.location.host + "/ws/jobs/");
-  socket.addEventListener("message", function (event) {
-    const data = JSON.parse(event.data);
-    if (data.type !== "job") return;
-    const row = rows.get(String(data.job.id));
+  if (!rows.size) return;
+  const FINISHED = ["done", "failed", "cancelled"];
+
+  function update(job) {
+    const row = rows.get(String(job.id));
     if (!row) return;
-    row.dataset.state = data.job.state;
-    row.querySelector("progress").value = data.job.progress;
-    row.querySelector("[data-field=state]").textContent = data.job.state;
-    row.querySelector("[data-field=message]").textContent = data.job.error || data.job.message;
-  });
+    row.dataset.state = job.state;
+    row.querySelector("progress").value = job.progress;
+    row.querySelector("[data-field=state]").textContent = job.state.charAt(0).toUpperCase() + job.state.slice(1);
+    row.querySelector("[data-field=message]").textContent = job.error || job.message;
+  }
+
+  if (window.WebSocket) {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + window.location.host + "/ws/jobs/");
+    socket.addEventListener("message", function (event) {
+      const data = JSON.parse(event.data);
+      if (data.type === "job") update(data.job);
+    });
+  }
+  const poll = setInterval(function () {
+    const open = Array.from(rows.values()).some(function (row) { return FINISHED.indexOf(row.dataset.state) < 0; });
+    if (!open) { clearInterval(poll); return; }
+    fetch(form.dataset.api, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (page) { page.results.forEach(update); })
+      .catch(function () {});
+  }, 3000);
 })();
