@@ -259,6 +259,8 @@ def _batch_input(
             try:
                 with zipfile.ZipFile(path) as archive:
                     count = len(_zip_photos(archive))
+            except JobRefused:
+                raise
             except ZIP_ERRORS as exc:
                 raise JobRefused("The file is not a ZIP that can be read.") from exc
         upload.seek(0)

@@ -164,7 +164,7 @@ def _sync(coroutine: Coroutine[Any, Any, list[Any]]) -> list[Any]:
 
 def test_the_middleware_answers_413_from_the_header_alone() -> None:
     app = _Recorder()
-    limited = RequestBodyLimit(app, limit=lambda path: 100)
+    limited = RequestBodyLimit(app, limit=lambda *args, **kwargs: 100)
     sent = _sync(_run(limited, [(b"content-length", b"101")], [b"x" * 101]))
     assert not app.called
     assert sent[0]["status"] == 413
@@ -174,7 +174,9 @@ def test_the_middleware_answers_413_from_the_header_alone() -> None:
 
 def test_the_middleware_stops_a_body_without_a_length_at_the_limit() -> None:
     app = _Recorder()
-    sent = _sync(_run(RequestBodyLimit(app, limit=lambda path: 100), [], [b"x" * 60] * 5))
+    sent = _sync(
+        _run(RequestBodyLimit(app, limit=lambda *args, **kwargs: 100), [], [b"x" * 60] * 5)
+    )
     assert sent[0]["status"] == 413
     # It stopped at the second chunk (120 bytes), never asking for the other three.
     assert sent[-1] == {"chunks_read": 2}
@@ -182,7 +184,7 @@ def test_the_middleware_stops_a_body_without_a_length_at_the_limit() -> None:
 
 def test_the_middleware_passes_bodies_within_the_limit() -> None:
     app = _Recorder()
-    limited = RequestBodyLimit(app, limit=lambda path: 100)
+    limited = RequestBodyLimit(app, limit=lambda *args, **kwargs: 100)
     sent = _sync(_run(limited, [(b"content-length", b"100")], [b"x" * 100]))
     assert app.body == b"x" * 100
     assert sent[0]["status"] == 200
