@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TQDM_DISABLE", "1")  # fer.Video draws a progress bar per run
 
 from benchmarks.peers import REPO_ROOT, SHARED, plain_fer
 
