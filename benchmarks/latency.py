@@ -55,10 +55,19 @@ class Served(NamedTuple):
 
 
 @contextmanager
-def local_server(*, checkout: Path = REPO_ROOT, warm_up: bool = True) -> Iterator[Served]:
+def local_server(
+    *,
+    checkout: Path = REPO_ROOT,
+    warm_up: bool = True,
+    processes: int = 0,
+    pin: bool = False,
+    env_extra: dict[str, str] | None = None,
+) -> Iterator[Served]:
     """A Daphne server of ``checkout`` (this one by default: another is a git worktree of an
     earlier revision, run with this checkout's environment) on a free port, with a fresh
-    SQLite database and an API token; production settings."""
+    SQLite database and an API token; production settings. With ``processes``, the site's own
+    multi-process server (fersite.serve) with that many processes (``pin``: one CPU each);
+    ``env_extra`` adds variables (REDIS_URL, which is dropped otherwise)."""
     python = str(REPO_ROOT / ".venv" / "bin" / "python")
     with tempfile.TemporaryDirectory() as folder:
         env = {
@@ -74,6 +83,7 @@ def local_server(*, checkout: Path = REPO_ROOT, warm_up: bool = True) -> Iterato
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         }
         env.pop("REDIS_URL", None)
+        env.update(env_extra or {})
         subprocess.run(
             [python, "manage.py", "migrate", "--noinput"],
             cwd=checkout,
@@ -97,17 +107,14 @@ def local_server(*, checkout: Path = REPO_ROOT, warm_up: bool = True) -> Iterato
         # "Generated token KEY for user bench"
         token = output.strip().splitlines()[-1].split()[2]
         port = _free_port()
+        if processes:
+            command = [python, "-m", "fersite.serve", "-w", str(processes), "-p", str(port)]
+            command += ["--pin"] if pin else []
+        else:
+            command = [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+            command += ["fersite.asgi:application"]
         server = subprocess.Popen(
-            [
-                python,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "fersite.asgi:application",
-            ],
+            command,
             cwd=checkout,
             env=env,
             stdout=subprocess.DEVNULL,

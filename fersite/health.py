@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from typing import Any
 
@@ -111,6 +112,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body = {
         "status": status,
         "version": __version__,
+        # Which server process answered (with several behind one port: fersite.serve).
+        "process": {"pid": os.getpid()},
         "database": database,
         "channel_layer": channel_layer,
         **parts,

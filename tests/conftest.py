@@ -213,6 +213,19 @@ class CeleryWorker:
             self.process = None
 
 
+def database_url_for_processes() -> str:
+    """DATABASE_URL of the test database, for processes the tests start (after its setup)."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.db import connection
+
+    url = urlsplit(os.environ.get("DATABASE_URL", ""))
+    if url.scheme not in ("mysql", "mariadb"):
+        pytest.fail("This test needs the test command's MariaDB (DATABASE_URL).")
+    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
+
+
 @pytest.fixture(scope="session")
 def celery_worker(
     django_db_setup: None,
@@ -220,19 +233,11 @@ def celery_worker(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[CeleryWorker]:
     """One worker process for the session (jobs tests use the same media folder)."""
-    import os
-    from urllib.parse import urlsplit, urlunsplit
-
     from django.conf import settings as django_settings
-    from django.db import connection
 
     if not django_settings.CELERY_BROKER_URL:
         pytest.fail("Jobs tests need a broker: run them with the test command (REDIS_URL).")
-    url = urlsplit(os.environ.get("DATABASE_URL", ""))
-    if url.scheme not in ("mysql", "mariadb"):
-        pytest.fail("Jobs tests need the test command's MariaDB (DATABASE_URL).")
-    database_url = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-    worker = CeleryWorker(tmp_path_factory.mktemp("jobs") / "media", database_url)
+    worker = CeleryWorker(tmp_path_factory.mktemp("jobs") / "media", database_url_for_processes())
     worker.media.mkdir(parents=True, exist_ok=True)
     worker.start()
     yield worker

@@ -1,0 +1,164 @@
+"""The production server: the Procfile's web command starts two Daphne processes behind one
+port; requests and websockets are served by both, and a process that dies is replaced."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from accounts.models import User
+from accounts.services import api_token_create
+from tests.conftest import REPO_ROOT, database_url_for_processes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _procfile_command(name: str) -> str:
+    for line in (REPO_ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"the Procfile has no {name} process")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "fersite.settings.test",
+        "DATABASE_URL": database_url_for_processes(),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "WEB_WORKERS": "2",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 - the Procfile's own command
+        ["/bin/bash", "-c", _procfile_command("web")],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=5).read()  # noqa: S310
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp_path / "serve.log").read_text()) from None
+                time.sleep(0.2)
+        yield url, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+def _pid(url: str, key: str) -> int:
+    headers = {"Authorization": f"Token {key}"}
+    request = urllib.request.Request(url + "/healthz", headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return int(json.loads(response.read())["process"]["pid"])
+
+
+def _websocket(url: str, key: str) -> socket.socket:
+    """A websocket to /ws/jobs/ as an API client (RFC 6455 handshake by hand)."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    nonce = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/jobs/ HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: Token {key}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def _read_text(sock: socket.socket) -> Any:
+    def exactly(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            assert chunk, "the server closed the websocket"
+            data += chunk
+        return data
+
+    first, second = exactly(2)
+    assert first & 0x0F == 1, f"opcode {first & 0x0F}"
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(exactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(exactly(8), "big")
+    return json.loads(exactly(length))
+
+
+def test_two_processes_serve_requests_and_websockets_and_one_that_dies_comes_back(
+    served: tuple[str, subprocess.Popen[bytes]], alice: User
+) -> None:
+    url, _ = served
+    key = api_token_create(user=alice, name="serve").key
+    # Each connection lands on one of the processes' sockets (SO_REUSEPORT): both answer.
+    pids = {_pid(url, key) for _ in range(40)}
+    assert len(pids) == 2
+
+    # Websockets on both processes get the events a worker sends through the channel layer.
+    sockets = [_websocket(url, key) for _ in range(16)]
+    event = {
+        "id": 1,
+        "kind": "video",
+        "state": "running",
+        "progress": 40,
+        "message": "",
+        "error": "",
+    }
+    async_to_sync(get_channel_layer().group_send)(
+        f"jobs.{alice.pk}", {"type": "job.event", "job": event}
+    )
+    for sock in sockets:
+        assert _read_text(sock) == {"type": "job", "job": event}
+        sock.close()
+
+    # A process that dies is replaced; the port keeps answering meanwhile.
+    victim = min(pids)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    seen: set[int] = set()
+    while time.monotonic() < deadline and len(seen - {victim}) < 2:
+        with contextlib.suppress(OSError):
+            seen.add(_pid(url, key))
+        time.sleep(0.1)
+    assert len(seen - {victim}) == 2
