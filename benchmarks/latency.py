@@ -131,7 +131,11 @@ def local_server(
             yield Served(url, token, server.pid)
         finally:
             server.terminate()
-            server.wait(timeout=20)
+            try:
+                server.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 def post_analyze(url: str, token: str, image: Path, tta: int) -> None:

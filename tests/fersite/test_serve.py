@@ -22,7 +22,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from accounts.models import User
-from accounts.services import api_token_create
 from tests.conftest import REPO_ROOT, database_url_for_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,8 +40,14 @@ def _procfile_command(name: str) -> str:
     raise AssertionError(f"the Procfile has no {name} process")
 
 
+class Served:
+    def __init__(self, url: str, process: subprocess.Popen[bytes], key: str) -> None:
+        self.url, self.process, self.key = url, process, key
+        self.pids: set[int] = set()
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def served(tmp_path: Path, alice: User) -> Iterator[Served]:
     port = _free_port()
     env = {
         **os.environ,
@@ -117,23 +122,27 @@ def _read_text(sock: socket.socket) -> Any:
             data += chunk
         return data
 
-    first, second = exactly(2)
-    assert first & 0x0F == 1, f"opcode {first & 0x0F}"
-    length = second & 0x7F
-    if length == 126:
-        length = int.from_bytes(exactly(2), "big")
-    elif length == 127:
-        length = int.from_bytes(exactly(8), "big")
-    return json.loads(exactly(length))
+    while True:
+        first, second = exactly(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(exactly(2), "big")
+        elif length == 127:
+            length = int.from_bytes(exactly(8), "big")
+        payload = exactly(length)
+        if first & 0x0F >= 8:
+            continue  # a ping or another control frame
+        assert first == 0x81, f"not one whole text frame: {first:#x}"
+        return json.loads(payload)
 
 
 def test_two_processes_serve_requests_and_websockets_and_one_that_dies_comes_back(
-    served: tuple[str, subprocess.Popen[bytes]], alice: User
+    served: Served, alice: User
 ) -> None:
-    url, _ = served
-    key = api_token_create(user=alice, name="serve").key
+    url, key = served.url, served.key
     # Each connection lands on one of the processes' sockets (SO_REUSEPORT): both answer.
     pids = {_pid(url, key) for _ in range(40)}
+    assert pids == served.pids
     assert len(pids) == 2
 
     # Websockets on both processes get the events a worker sends through the channel layer.
@@ -164,3 +173,4 @@ def test_two_processes_serve_requests_and_websockets_and_one_that_dies_comes_bac
             seen.add(_pid(url, key))
         time.sleep(0.1)
     assert len(seen - {victim}) == 2
+    served.pids |= seen
