@@ -22,6 +22,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from accounts.models import User
+from accounts.services import api_token_create
 from tests.conftest import REPO_ROOT, database_url_for_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,33 +59,36 @@ def served(tmp_path: Path, alice: User) -> Iterator[Served]:
         "HOST": "127.0.0.1",
         "PORT": str(port),
     }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 - the Procfile's own command
-        ["/bin/bash", "-c", _procfile_command("web")],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - the Procfile's own command
+            ["/bin/bash", "-c", _procfile_command("web")],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    key = api_token_create(user=alice, name="serve").key
+    served = Served(f"http://127.0.0.1:{port}", process, key)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=5).read()  # noqa: S310
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "serve.log").read_text()) from None
-                time.sleep(0.2)
-        yield url, process
+        # Ready once both processes have answered (each connection lands on one of them).
+        deadline = time.monotonic() + 90
+        while len(served.pids) < 2:
+            with contextlib.suppress(OSError):
+                served.pids.add(_pid(served.url, served.key))
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((tmp_path / "serve.log").read_text())
+            time.sleep(0.1)
+        yield served
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+            assert process.wait(timeout=40) == 0
+        finally:
             process.kill()
-            raise
+    # Stopping the supervisor stopped every server process it started.
+    for pid in served.pids:
+        status = Path(f"/proc/{pid}/status")
+        assert not status.exists() or "zombie" in status.read_text().lower(), pid
 
 
 def _pid(url: str, key: str) -> int:
