@@ -9,6 +9,7 @@ outlives a logout or a revoked token.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -111,3 +112,31 @@ class OriginValidatorForSessions:
         if _has_header(scope, b"authorization") and not _has_header(scope, b"origin"):
             return await self.app(scope, receive, send)
         return await self.checked(scope, receive, send)
+
+
+# Close code for a handshake without a verified user (like HTTP 401), and for a socket whose
+# session ended, whose token was revoked, or whose user changed their credentials.
+CLOSE_UNAUTHORIZED = 4401
+
+
+class ReauthorizingSocket:
+    """For consumers (AsyncWebsocketConsumer) of signed-in users: closes the socket with 4401
+    when the user's credentials change (the ``credentials.revoked`` event of the user's group)
+    or when the session or token no longer stands, asked again at most every few seconds."""
+
+    authorized_at = 0.0
+
+    async def credentials_revoked(self, event: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_UNAUTHORIZED)  # type: ignore[attr-defined]
+
+    async def still_authorized(self, recheck_seconds: float) -> bool:
+        """Whether the session or token still stands (closing the socket if not); a socket
+        outlives a logout or a revoked token otherwise."""
+        if time.monotonic() - self.authorized_at < recheck_seconds:
+            return True
+        scope: dict[str, Any] = self.scope  # type: ignore[attr-defined]
+        if not await scope["still_authorized"]():
+            await self.close(code=CLOSE_UNAUTHORIZED)  # type: ignore[attr-defined]
+            return False
+        self.authorized_at = time.monotonic()
+        return True

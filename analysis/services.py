@@ -109,11 +109,13 @@ def _classifier() -> FaceScorer:
 def enhancer_check(name: str) -> None:
     """Raise EnhancementUnavailable now when ``name``'s weights are missing (before a job is
     queued that could only fail)."""
-    from analysis.ml.weights import gfpgan_model, realesrgan_model
-
-    if name not in ENHANCERS or name == "none":
+    weights = (
+        loaders.enhancer_weights(name, models_dir=settings.ML_MODELS_DIR)
+        if name in ENHANCERS
+        else None
+    )
+    if weights is None:
         raise EnhancementUnavailable(f"Unknown enhancer {name!r}.")
-    weights = gfpgan_model(settings.ML_MODELS_DIR) if name == "gfpgan" else realesrgan_model()
     if not weights.present:
         raise EnhancementUnavailable(
             f"The {name} enhancer's weights are missing on this server: {weights.source}"
@@ -534,8 +536,7 @@ def enhancement_run(
 ) -> tuple[AnalysisRun, list[EnhancedFace]]:
     """An analysis with every face enhanced first, reporting each face's steps to
     ``progress``; with each face's region before and after."""
-    if enhance not in ENHANCERS or enhance == "none":
-        raise EnhancementUnavailable(f"Unknown enhancer {enhance!r}.")
+    enhancer_check(enhance)
     inner = in_model_thread(lambda: _enhancer(enhance))
     if inner is None:
         raise EnhancementUnavailable(f"Unknown enhancer {enhance!r}.")

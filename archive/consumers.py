@@ -14,13 +14,13 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.services import user_group
+from accounts.websocket import CLOSE_UNAUTHORIZED, ReauthorizingSocket
 from archive.jobs import group_name
 
-CLOSE_UNAUTHORIZED = 4401
 AUTH_RECHECK_SECONDS = 5.0
 
 
-class JobsConsumer(AsyncWebsocketConsumer):
+class JobsConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or self.channel_layer is None:
@@ -43,13 +43,7 @@ class JobsConsumer(AsyncWebsocketConsumer):
         if text_data == "ping":
             await self.send(text_data="pong")
 
-    async def credentials_revoked(self, event: dict[str, Any]) -> None:
-        await self.close(code=CLOSE_UNAUTHORIZED)
-
     async def job_event(self, event: dict[str, Any]) -> None:
-        if time.monotonic() - self.authorized_at >= AUTH_RECHECK_SECONDS:
-            if not await self.scope["still_authorized"]():
-                await self.close(code=CLOSE_UNAUTHORIZED)
-                return
-            self.authorized_at = time.monotonic()
+        if not await self.still_authorized(AUTH_RECHECK_SECONDS):
+            return
         await self.send(text_data=json.dumps({"type": "job", "job": event["job"]}))

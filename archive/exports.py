@@ -10,7 +10,7 @@ import logging
 import tempfile
 import zipfile
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, Any
 
 from accounts.files import STORAGE_ERRORS
 from analysis.ml.types import EMOTIONS
@@ -43,6 +43,9 @@ def _cell(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+VIDEO_CSV_HEADER = ["t", "track", "x", "y", "w", "h", *EMOTIONS, "dominant_emotion"]
+
+
 def export_csv(analyses: Iterable[SavedAnalysis]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -67,6 +70,25 @@ def export_csv(analyses: Iterable[SavedAnalysis]) -> bytes:
             )
     # A byte-order mark lets spreadsheet programs read the names' Unicode correctly.
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def export_video_csv(result: dict[str, Any]) -> bytes:
+    """One row per sampled frame and face, as users of py-feat and fer tabulate videos."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(VIDEO_CSV_HEADER)
+    for frame in result.get("frames", []):
+        for face in frame["faces"]:
+            writer.writerow(
+                [
+                    f"{frame['t']:.3f}",
+                    face["track"],
+                    *face["box"],
+                    *(f"{face['emotions'][name]:.4f}" for name in EMOTIONS),
+                    face["dominant_emotion"],
+                ]
+            )
+    return buffer.getvalue().encode("utf-8")
 
 
 def export_json(analyses: Iterable[SavedAnalysis]) -> bytes:

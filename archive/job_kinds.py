@@ -42,7 +42,7 @@ from archive.jobs import (
     job_submit,
 )
 from archive.models import Collection, Job, SavedAnalysis
-from archive.services import analysis_pictures, analysis_save
+from archive.services import analysis_save, stored_files_delete
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -329,7 +329,6 @@ def batch_run(job: Job, progress: Progress) -> Outcome:
                 run=run,
                 name=name,
                 source=SavedAnalysis.Source.UPLOAD,
-                pictures=analysis_pictures(run=run),
                 collection=collection,
                 pending=True,
             )
@@ -423,11 +422,6 @@ def video_run(job: Job, progress: Progress) -> Outcome:
 # Enhancement ---------------------------------------------------------------------------------
 
 
-def _delete(storage: Storage, names: list[str]) -> None:
-    for name in names:
-        storage.delete(name)
-
-
 def enhance_run(job: Job, progress: Progress) -> Outcome:
     options = job.options
     with _storage().open(str(job.input.name), "rb") as handle:
@@ -453,8 +447,7 @@ def enhance_run(job: Job, progress: Progress) -> Outcome:
                     f"{folder}/face{pair.index}-{side}.jpg", ContentFile(data_)
                 )
     except BaseException:
-        for name in written.values():
-            storage.delete(name)
+        stored_files_delete(storage, list(written.values()))
         raise
     body = AnalysisOutput(run).data
     body.pop("annotated_image", None)
@@ -470,5 +463,5 @@ def enhance_run(job: Job, progress: Progress) -> Outcome:
         files=written,
         message=f"{len(pairs)} face{'s' if len(pairs) != 1 else ''} enhanced",
         commit=commit,
-        cleanup=partial(_delete, storage, list(written.values())),
+        cleanup=partial(stored_files_delete, storage, list(written.values())),
     )

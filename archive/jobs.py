@@ -220,12 +220,11 @@ def _drop_input(job_id: int) -> None:
         return
     if job.state == Job.State.DONE and job.kind == Job.Kind.VIDEO:
         return
-    storage, name = job.input.storage, str(job.input.name)
+    from archive.services import stored_files_delete
+
+    name = str(job.input.name)
     Job.objects.filter(pk=job_id).update(input="")
-    try:
-        storage.delete(name)
-    except Exception:
-        logger.exception("Could not delete %s from storage", name)
+    stored_files_delete(job.input.storage, [name])
 
 
 def _finish(job: Job, outcome: Outcome) -> None:

@@ -149,7 +149,7 @@ def analysis_save(
                 ]
             )
     except BaseException:
-        _delete_files(storage, written)
+        stored_files_delete(storage, written)
         raise
     return record
 
@@ -223,10 +223,11 @@ def jobs_purge(*, older_than_days: int, now: dt.datetime | None = None) -> int:
 
 def _delete_stored(paths: list[tuple[Storage, str]]) -> None:
     for storage, path in paths:
-        _delete_files(storage, [path])
+        stored_files_delete(storage, [path])
 
 
-def _delete_files(storage: Storage, paths: list[str]) -> None:
+def stored_files_delete(storage: Storage, paths: list[str]) -> None:
+    """Delete files from storage; one that cannot be deleted is logged, not raised."""
     for path in paths:
         try:
             storage.delete(path)

@@ -268,6 +268,7 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     """One job: its progress live (websocket, polling as fallback), a cancel button, and its
     result once done: the video with its boxes and each track's timeline, the batch's summary,
     or the faces before and after enhancement."""
+    jobs.jobs_sweep()
     job = job_of(_owner(request), job_id)
     return render(request, "archive/job.html", {"job": job})
 

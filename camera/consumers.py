@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.services import user_group
+from accounts.websocket import CLOSE_UNAUTHORIZED, ReauthorizingSocket
 from analysis.ml.images import ImageError
 from analysis.ml.loaders import DETECTORS
 from analysis.ml.tta import MAX_PASSES
@@ -29,16 +30,13 @@ from camera import services
 
 logger = logging.getLogger(__name__)
 
-# Close codes: 4401 for a handshake without a verified user (like HTTP 401), and for a socket
-# whose session ended or whose token was revoked.
-CLOSE_UNAUTHORIZED = 4401
 # How often an open socket checks that its session or token still stands.
 AUTH_RECHECK_SECONDS = 5.0
 # How often a socket adds its analysed frames to the user's usage counts.
 USAGE_REPORT_SECONDS = 30.0
 
 
-class CameraConsumer(AsyncWebsocketConsumer):
+class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -90,20 +88,6 @@ class CameraConsumer(AsyncWebsocketConsumer):
         self.unreported_frames -= frames
         self.unreported_faces -= faces
 
-    async def credentials_revoked(self, event: dict[str, Any]) -> None:
-        await self.close(code=CLOSE_UNAUTHORIZED)
-
-    async def _still_authorized(self) -> bool:
-        """Whether the session or token still stands, asked again at most every few seconds;
-        a socket outlives a logout or a revoked token otherwise."""
-        if time.monotonic() - self.authorized_at < AUTH_RECHECK_SECONDS:
-            return True
-        if not await self.scope["still_authorized"]():
-            await self.close(code=CLOSE_UNAUTHORIZED)
-            return False
-        self.authorized_at = time.monotonic()
-        return True
-
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if bytes_data is not None:
             await self._frame(bytes_data)
@@ -111,7 +95,7 @@ class CameraConsumer(AsyncWebsocketConsumer):
             await self._command(text_data)
 
     async def _frame(self, data: bytes) -> None:
-        if not await self._still_authorized():
+        if not await self.still_authorized(AUTH_RECHECK_SECONDS):
             return
         self.received += 1
         if len(data) > services.MAX_FRAME_BYTES:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from analysis.ml.ensemble import Ensemble
 from analysis.ml.registry import get_model
 from analysis.ml.types import EmotionClassifier, Enhancer, FaceDetector
-from analysis.ml.weights import fer_resnet_model, gfpgan_model
+from analysis.ml.weights import WeightFile, fer_resnet_model, gfpgan_model, realesrgan_model
 
 if TYPE_CHECKING:
     from analysis.ml.blazeface import BlazeFaceDetector
@@ -54,17 +54,27 @@ def detector(name: str, *, threads: int = 2) -> FaceDetector:
 ENHANCERS = ("none", "gfpgan", "realesrgan")
 
 
+def enhancer_weights(name: str, *, models_dir: Path) -> WeightFile | None:
+    """The weight file the enhancer called ``name`` needs ("none" needs none)."""
+    if name not in ENHANCERS:
+        raise ValueError(f"Unknown enhancer {name!r}; choose one of {', '.join(ENHANCERS)}")
+    if name == "gfpgan":
+        return gfpgan_model(models_dir)
+    if name == "realesrgan":
+        return realesrgan_model()
+    return None
+
+
 def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | None:
     """The face enhancer called ``name`` ("none" gives None).
 
     Raises FileNotFoundError, saying what to install, when its weights are not on this machine.
     """
-    if name not in ENHANCERS:
-        raise ValueError(f"Unknown enhancer {name!r}; choose one of {', '.join(ENHANCERS)}")
-    if name == "none":
+    needed = enhancer_weights(name, models_dir=models_dir)
+    if needed is None:
         return None
     if name == "gfpgan":
-        weights = gfpgan_model(models_dir).path
+        weights = needed.path
         if weights is None or not weights.is_file():
             # The message reaches API clients: it names the file, never the server's folders.
             raise FileNotFoundError(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from typing import Any
 
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -21,10 +19,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
+from accounts.files import STORAGE_ERRORS, stored_file_response
 from accounts.models import User
 from analysis.ml.loaders import DETECTORS, ENHANCERS
 from analysis.ml.tta import MAX_PASSES
-from analysis.ml.types import EMOTIONS
 from archive import exports, jobs
 from archive.job_kinds import FPS_CHOICES, job_create
 from archive.models import Job
@@ -34,7 +32,6 @@ JOB_ID = OpenApiParameter("job_id", int, OpenApiParameter.PATH)
 FORMAT = OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["csv", "json"])
 VIDEO_TYPES = {"webm": "video/webm", "mkv": "video/x-matroska", "mov": "video/quicktime"}
 NOT_FOUND: dict[Any, Any] = {401: ErrorOutput, 404: ErrorOutput}
-VIDEO_CSV_HEADER = ["t", "track", "x", "y", "w", "h", *EMOTIONS, "dominant_emotion"]
 
 
 def _owner(request: Request | HttpRequest) -> User:
@@ -44,10 +41,8 @@ def _owner(request: Request | HttpRequest) -> User:
 
 
 def job_of(owner: User, job_id: int, *, with_result: bool = False) -> Job:
-    """One of ``owner``'s jobs; anyone else's answers 404. A job whose worker died is marked
-    failed here too, so the page never shows it running forever. The result (megabytes for
-    a long video) is read only when asked for."""
-    jobs.jobs_sweep()
+    """One of ``owner``'s jobs; anyone else's answers 404. The result (megabytes for a long
+    video) is read only when asked for."""
     rows = Job.objects.all() if with_result else Job.objects.defer("result")
     return get_object_or_404(rows, owner=owner, pk=job_id)
 
@@ -194,6 +189,9 @@ class JobDetailApi(APIView):
 
     @extend_schema(parameters=[JOB_ID], responses={200: JobOutput, **NOT_FOUND})
     def get(self, request: Request, job_id: int) -> Response:
+        # What the pages poll: a job whose worker died is marked failed here too, so that it
+        # never shows as running for ever (the byte ranges of a video do not sweep).
+        jobs.jobs_sweep()
         return Response(JobOutput(job_of(_owner(request), job_id, with_result=True)).data)
 
     @extend_schema(parameters=[JOB_ID], responses={204: None, 400: ErrorOutput, **NOT_FOUND})
@@ -213,25 +211,6 @@ class JobCancelApi(APIView):
     def post(self, request: Request, job_id: int) -> Response:
         job = jobs.job_cancel(job_of(_owner(request), job_id, with_result=True))
         return Response(JobOutput(job).data)
-
-
-def video_csv(result: dict[str, Any]) -> bytes:
-    """One row per sampled frame and face, as users of py-feat and fer tabulate videos."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(VIDEO_CSV_HEADER)
-    for frame in result.get("frames", []):
-        for face in frame["faces"]:
-            writer.writerow(
-                [
-                    f"{frame['t']:.3f}",
-                    face["track"],
-                    *face["box"],
-                    *(f"{face['emotions'][name]:.4f}" for name in EMOTIONS),
-                    face["dominant_emotion"],
-                ]
-            )
-    return buffer.getvalue().encode("utf-8")
 
 
 class JobExportApi(APIView):
@@ -265,7 +244,7 @@ class JobExportApi(APIView):
             body = json.dumps(job.result, ensure_ascii=False, indent=1).encode("utf-8")
             content_type = "application/json"
         elif job.kind == Job.Kind.VIDEO:
-            body, content_type = video_csv(job.result), "text/csv; charset=utf-8"
+            body, content_type = exports.export_video_csv(job.result), "text/csv; charset=utf-8"
         elif job.kind == Job.Kind.BATCH and job.collection is not None:
             analyses = job.collection.analyses.filter(pending=False).prefetch_related("faces")
             body, content_type = exports.export_csv(analyses), "text/csv; charset=utf-8"
@@ -290,16 +269,11 @@ def file_response(
     storage = job.input.storage
     try:
         size = storage.size(path)
-    except (FileNotFoundError, OSError) as exc:
+    except STORAGE_ERRORS as exc:
         raise NotFound("The job's file is no longer stored.") from exc
-    content_type = "video/mp4" if name == "video" else "image/jpeg"
+    content_type = "image/jpeg"
     if name == "video":
-        suffix = path.rsplit(".", 1)[-1].lower()
-        content_type = {
-            "webm": "video/webm",
-            "mkv": "video/x-matroska",
-            "mov": "video/quicktime",
-        }.get(suffix, "video/mp4")
+        content_type = VIDEO_TYPES.get(path.rsplit(".", 1)[-1].lower(), "video/mp4")
     match = _RANGE.match(request.headers.get("Range", ""))
     if match and (match.group(1) or match.group(2)):
         first, last = match.group(1), match.group(2)
@@ -330,9 +304,8 @@ def file_response(
         partial_content["Content-Length"] = str(length)
         partial_content["Accept-Ranges"] = "bytes"
         return partial_content
-    whole = FileResponse(storage.open(path, "rb"), content_type=content_type)
+    whole = stored_file_response(storage, path, content_type=content_type, max_age=3600)
     whole["Accept-Ranges"] = "bytes"
-    whole["Cache-Control"] = "private, max-age=3600"
     return whole
 
 
