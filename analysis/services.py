@@ -19,12 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from analysis.ml import loaders, pipeline, video
+from analysis.ml import loaders, pipeline, registry, video
 from analysis.ml.annotate import annotate
 from analysis.ml.enhance import face_region
 from analysis.ml.images import (
@@ -33,7 +34,8 @@ from analysis.ml.images import (
     decode_image,
     encode_jpeg,
 )
-from analysis.ml.registry import in_model_thread, model_thread_submit
+from analysis.ml.live import LiveAnalyser, LiveFrame
+from analysis.ml.registry import LaneFull, LaneSpec
 from analysis.ml.tracking import Tracker
 from analysis.ml.types import (
     EMOTIONS,
@@ -50,6 +52,8 @@ from analysis.ml.types import (
 from analysis.ml.video import VideoInfo
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ENHANCERS = loaders.ENHANCERS
 
@@ -96,14 +100,12 @@ def _without_folders(message: str) -> str:
 
 def _detector(name: str) -> FaceDetector:
     with _loading("The face detector", ModelUnavailable):
-        return loaders.detector(name, threads=settings.ML_THREADS)
+        return loaders.detector(name, threads=_threads())
 
 
 def _classifier() -> FaceScorer:
     with _loading("The emotion model", ModelUnavailable):
-        return loaders.emotion_classifier(
-            models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
-        )
+        return loaders.emotion_classifier(models_dir=settings.ML_MODELS_DIR, threads=_threads())
 
 
 def enhancer_check(name: str) -> None:
@@ -124,9 +126,7 @@ def enhancer_check(name: str) -> None:
 
 def _enhancer(name: str) -> Enhancer | None:
     with _loading(f"The {name} enhancer", EnhancementUnavailable):
-        return loaders.enhancer(
-            name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
-        )
+        return loaders.enhancer(name, models_dir=settings.ML_MODELS_DIR, threads=_threads())
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,52 @@ class Busy(RuntimeError):
 
     code = "busy"
     http_status = 503
-    retry_after = 5
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# The lanes model work runs in (settings.ML_LANES, analysis.ml.registry): camera frames,
+# analyses a person waits for, and long work (enhancement, batches, videos).
+LIVE, INTERACTIVE, HEAVY = "live", "interactive", "heavy"
+_LANE_RETRY_AFTER = {LIVE: 1, INTERACTIVE: 2, HEAVY: 10}
+_lanes_ready = False
+
+
+def _threads() -> int:
+    """Threads for a model loaded now: the calling lane's (see settings.ML_LANES)."""
+    return registry.lane_threads(settings.ML_THREADS)
+
+
+def lane_submit(lane: str, work: Callable[[], T], *, wait: float = 0.0) -> Future[T]:
+    """Queue ``work`` in ``lane``; Busy (503 with Retry-After) when the lane is still full
+    after ``wait`` seconds (a person waiting is told at once; a job may wait its turn)."""
+    global _lanes_ready  # noqa: PLW0603 - the process's lanes, created once from the settings.
+    if not _lanes_ready:
+        registry.lanes_configure(
+            {name: LaneSpec(**spec) for name, spec in settings.ML_LANES.items()}
+        )
+        _lanes_ready = True
+    try:
+        return registry.lane(lane).submit(work, wait=wait)
+    except LaneFull as exc:
+        retry = _LANE_RETRY_AFTER.get(lane, 5)
+        raise Busy(
+            f"The server is busy with other {lane} work; try again in {retry} s.",
+            retry_after=retry,
+        ) from exc
+
+
+def in_lane(lane: str, work: Callable[[], T], *, wait: float = 0.0) -> T:
+    """Run ``work`` in ``lane`` and wait for it (inline when already in a lane)."""
+    if registry.current_lane_name() is not None:
+        return work()
+    return lane_submit(lane, work, wait=wait).result()
+
+
+# A job's model call waits this long for room in the heavy lane before it gives up.
+JOB_LANE_WAIT = 600.0
 
 
 # Pictures above this many pixels are decoded at most IMAGE_DECODE_CONCURRENCY at a time: each
@@ -247,7 +292,7 @@ def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
         millis = round((time.perf_counter() - started) * 1000, 1)
         return Detection(image=image, faces=faces, detector=model.name, millis=millis)
 
-    return in_model_thread(detect)
+    return in_lane(INTERACTIVE, detect)
 
 
 def analysis_run(
@@ -260,19 +305,27 @@ def analysis_run(
     annotated: bool = True,
     max_pixels: int | None = None,
     extra_boxes: Sequence[Box] = (),
+    lane: str = INTERACTIVE,
+    lane_wait: float = 0.0,
 ) -> AnalysisRun:
     """Decode, detect, score the faces of an uploaded image, and draw the result.
 
     ``select`` keeps only the faces at these positions of the left-to-right order that
     :func:`faces_detect` gives for the same image and detector; ``extra_boxes`` adds faces
-    marked by hand, numbered after the detected ones.
+    marked by hand, numbered after the detected ones. ``lane``: where the model work runs
+    (an enhancement always runs in the heavy lane), waiting up to ``lane_wait`` seconds for
+    room there.
     """
-    enhancer = in_model_thread(lambda: _enhancer(enhance))
+    if enhance != "none":
+        lane = HEAVY
+    enhancer = in_lane(lane, lambda: _enhancer(enhance), wait=lane_wait)
     started = time.perf_counter()
     image = image_decode(data=data, max_pixels=max_pixels)
     decode_ms = round((time.perf_counter() - started) * 1000, 1)
-    result = in_model_thread(
-        lambda: pipeline.analyse(
+    result = in_lane(
+        lane,
+        wait=lane_wait,
+        work=lambda: pipeline.analyse(
             image.pixels,
             detector=_detector(detector),
             classifier=_classifier(),
@@ -280,7 +333,7 @@ def analysis_run(
             select=select,
             enhancer=enhancer,
             extra_boxes=extra_boxes,
-        )
+        ),
     )
     result = result.with_timing("decode", decode_ms)
     jpeg = encode_jpeg(annotate(image.pixels, result.faces)) if annotated else None
@@ -294,20 +347,68 @@ def models_warm_up() -> None:
     blank = np.full((320, 320, 3), 128, dtype=np.uint8)
 
     def detector(name: str) -> None:
-        pipeline.detect(blank, loaders.detector(name, threads=settings.ML_THREADS))
+        pipeline.detect(blank, loaders.detector(name, threads=_threads()))
 
     def classifier(name: str) -> None:
         loaders.emotion_classifier(
-            name, models_dir=settings.ML_MODELS_DIR, threads=settings.ML_THREADS
+            name, models_dir=settings.ML_MODELS_DIR, threads=_threads()
         ).warm_up()
 
     started = time.perf_counter()
-    # One job per model, so that requests arriving meanwhile get their turn in between.
-    for name in ("haar", "mtcnn", "blazeface"):
-        in_model_thread(partial(detector, name))
-    for name in loaders.ENSEMBLE_MEMBERS:
-        in_model_thread(partial(classifier, name))
+    # One job per model, so that requests arriving meanwhile get their turn in between; the
+    # live lane loads its own instances of the models that cannot be shared between threads.
+    for lane in (INTERACTIVE, LIVE):
+        for name in ("haar", "mtcnn", "blazeface"):
+            in_lane(lane, partial(detector, name))
+        for name in loaders.ENSEMBLE_MEMBERS:
+            in_lane(lane, partial(classifier, name))
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
+
+
+@dataclass
+class LiveStream:
+    """One camera connection: its settings, and its analyser (analysis.ml.live), which is
+    created and used in the live lane only, one frame at a time."""
+
+    detector: str = "auto"
+    passes: int = 3
+    max_pixels: int | None = None
+    analyser: LiveAnalyser | None = None
+
+
+@dataclass(frozen=True)
+class LiveAnswer:
+    image: DecodedImage
+    frame: LiveFrame
+
+    @property
+    def run(self) -> AnalysisRun:
+        """The frame as an analysis, for the serializers every face goes through."""
+        return AnalysisRun(
+            image=self.image, result=self.frame.result, enhance="none", annotated_jpeg=None
+        )
+
+
+def _live_analyser(stream: LiveStream) -> LiveAnalyser:
+    # "blazeface" is the quick detector alone; "auto" adds its full detector once a second;
+    # MTCNN or Haar, when chosen, run on every frame (on a small copy).
+    quick = stream.detector in ("auto", "blazeface")
+    with _loading("The face detector", ModelUnavailable):
+        blazeface = loaders.blazeface_detector(threads=_threads()) if quick else None
+    return LiveAnalyser(
+        classifier=_classifier(),
+        passes=stream.passes,
+        full=None if stream.detector == "blazeface" else _detector(stream.detector),
+        quick=blazeface,
+    )
+
+
+def live_frame(stream: LiveStream, data: bytes) -> LiveAnswer:
+    """Decode and analyse one camera frame of ``stream`` (call it in the live lane)."""
+    image = image_decode(data=data, max_pixels=stream.max_pixels)
+    if stream.analyser is None:
+        stream.analyser = _live_analyser(stream)
+    return LiveAnswer(image=image, frame=stream.analyser.analyse(image.pixels, time.monotonic()))
 
 
 Progress = Callable[[float, str], None]
@@ -393,8 +494,10 @@ def video_analyse(
     )
     for frame in frames_seen:
         started = time.perf_counter()
-        result = in_model_thread(
-            partial(_analyse_frame, frame.pixels, detector=detector, passes=passes)
+        result = in_lane(
+            HEAVY,
+            partial(_analyse_frame, frame.pixels, detector=detector, passes=passes),
+            wait=JOB_LANE_WAIT,
         )
         if cuts.is_cut(frame.pixels):
             tracker.cut()
@@ -537,13 +640,15 @@ def enhancement_run(
     """An analysis with every face enhanced first, reporting each face's steps to
     ``progress``; with each face's region before and after."""
     enhancer_check(enhance)
-    inner = in_model_thread(lambda: _enhancer(enhance))
+    inner = in_lane(HEAVY, lambda: _enhancer(enhance), wait=JOB_LANE_WAIT)
     if inner is None:
         raise EnhancementUnavailable(f"Unknown enhancer {enhance!r}.")
     image = image_decode(data=data)
     if progress is not None:
         progress(0.02, "Finding the faces")
-    faces = in_model_thread(lambda: pipeline.detect(image.pixels, _detector(detector)))
+    faces = in_lane(
+        HEAVY, lambda: pipeline.detect(image.pixels, _detector(detector)), wait=JOB_LANE_WAIT
+    )
     # The enhancer reports each step from the model thread; the report (a database write, a
     # message to the page) is made here, in the caller's thread, from the latest step.
     steps: list[tuple[float, str]] = []
@@ -555,15 +660,17 @@ def enhancement_run(
         steps.append((fraction, message))
 
     watched = _Watched(inner, max(1, len(faces)), step)
-    pending = model_thread_submit(
-        lambda: pipeline.analyse(
+    pending = lane_submit(
+        HEAVY,
+        wait=JOB_LANE_WAIT,
+        work=lambda: pipeline.analyse(
             image.pixels,
             detector=_detector(detector),
             classifier=_classifier(),
             passes=passes,
             enhancer=watched,
             found=faces,
-        )
+        ),
     )
     result = _reporting(pending, steps, progress, stop)
     if progress is not None:

@@ -320,6 +320,8 @@ def batch_run(job: Job, progress: Progress) -> Outcome:
                     detector=options.get("detector", "auto"),
                     passes=int(options.get("tta", 10)),
                     annotated=False,
+                    lane=analysis.HEAVY,
+                    lane_wait=analysis.JOB_LANE_WAIT,
                 )
             except (ImageError, analysis.Busy) as exc:
                 skipped.append({"name": name, "error": str(exc)})

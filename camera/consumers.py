@@ -2,8 +2,11 @@
 
 The client sends each frame as one binary message holding a JPEG. At most one frame per
 connection is analysed at a time; frames that arrive meanwhile replace each other, so the
-newest wins and latency never grows. The analysis runs in a worker thread, never on the event
-loop.
+newest wins and latency never grows. The analysis runs in the process's live lane (see
+analysis.ml.registry), never on the event loop: a full lane answers the frame with a ``busy``
+error and its Retry-After, and a socket that closes takes its queued frame out of the lane.
+Each connection keeps its stream's state (faces followed from frame to frame, their smoothed
+scores; analysis.ml.live).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from accounts.websocket import CLOSE_UNAUTHORIZED, ReauthorizingSocket
 from analysis.ml.images import ImageError
 from analysis.ml.loaders import DETECTORS
 from analysis.ml.tta import MAX_PASSES
-from analysis.services import Busy
+from analysis.services import Busy, FeatureUnavailable
 from archive.models import SavedAnalysis
 from archive.services import usage_record
 from camera import services
@@ -50,6 +53,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         self.dropped = 0
         self.passes = services.LIVE_PASSES
         self.detector = "auto"
+        self.stream = services.stream_start(detector=self.detector, passes=self.passes)
         self.worker: asyncio.Task[None] | None = None
         self.authorized_at = time.monotonic()
         # Live frames count in the usage page, written a few times a minute, not per frame.
@@ -112,13 +116,15 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             data, number = self.latest, self.latest_number
             self.latest = None
             try:
-                result = await sync_to_async(services.frame_analyse, thread_sensitive=False)(
-                    data=data, detector=self.detector, passes=self.passes
-                )
+                # Cancelling this task (the socket closed) cancels the frame in the lane.
+                result = await asyncio.wrap_future(services.frame_submit(self.stream, data))
             except ImageError as exc:
                 await self._error(exc.code, exc.message, frame=number)
                 continue
             except Busy as exc:
+                await self._error(exc.code, str(exc), frame=number, retry_after=exc.retry_after)
+                continue
+            except FeatureUnavailable as exc:
                 await self._error(exc.code, str(exc), frame=number)
                 continue
             except Exception:
@@ -159,6 +165,8 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             )
             return
         self.passes, self.detector = passes, detector
+        # A new stream: faces are followed afresh with the new settings.
+        self.stream = services.stream_start(detector=detector, passes=passes)
         await self._send({"type": "ready", "passes": passes, "detector": detector})
 
     async def _capture(self, name: str) -> None:

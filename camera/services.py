@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from accounts.models import User
 from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput
+from analysis.services import LiveStream
 from archive.models import SavedAnalysis
 from archive.services import analysis_pictures, analysis_save, usage_record
 
-# A live frame is scored through fewer passes than an upload, so that the overlay keeps up;
-# a capture uses the full default.
+# A live frame is scored through fewer passes than an upload, so that the overlay keeps up (its
+# scores are smoothed over time instead, see analysis.ml.live); a capture uses the full default.
 LIVE_PASSES = 3
 CAPTURE_PASSES = 10
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -20,15 +22,30 @@ MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_FRAME_PIXELS = 3840 * 2160
 
 
-def frame_analyse(
-    *, data: bytes, detector: str = "auto", passes: int = LIVE_PASSES
-) -> dict[str, Any]:
-    """Score one JPEG frame; the faces have the same shape as the API's."""
-    run = analysis_services.analysis_run(
-        data=data, detector=detector, passes=passes, annotated=False, max_pixels=MAX_FRAME_PIXELS
-    )
-    body = AnalysisOutput(run).data
-    return {key: body[key] for key in ("image", "faces", "passes", "detector", "timings_ms")}
+def stream_start(*, detector: str = "auto", passes: int = LIVE_PASSES) -> LiveStream:
+    """A new camera stream's state (what it has seen, its faces' tracks)."""
+    return LiveStream(detector=detector, passes=passes, max_pixels=MAX_FRAME_PIXELS)
+
+
+def frame_submit(stream: LiveStream, data: bytes) -> Future[dict[str, Any]]:
+    """Queue one JPEG frame of ``stream`` in the live lane; the future gives the answer's body
+    (faces of the same shape as the API's, each with its ``track``). Raises Busy when the lane
+    is full; cancelling the future before the frame's turn drops the frame."""
+
+    def work() -> dict[str, Any]:
+        answer = analysis_services.live_frame(stream, data)
+        body = AnalysisOutput(answer.run).data
+        faces = [
+            {**face, "track": track}
+            for face, track in zip(body["faces"], answer.frame.tracks, strict=True)
+        ]
+        return {
+            **{key: body[key] for key in ("image", "passes", "detector", "timings_ms")},
+            "faces": faces,
+            "repeated": answer.frame.repeated,
+        }
+
+    return analysis_services.lane_submit(analysis_services.LIVE, work)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,18 @@ def find_faces(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
     return sorted(_deduplicate(faces), key=lambda face: (face.box.x, face.box.y))
 
 
+def detect_scaled(image: RGBImage, detector: FaceDetector, *, max_side: int) -> list[DetectedFace]:
+    """The faces ``detector`` finds on a copy of ``image`` at most ``max_side`` px long (the
+    camera's quick path: no framing, no whole-picture fallback), in ``image``'s pixels."""
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(width, height))
+    work = image if scale == 1.0 else _resize(image, scale)
+    faces = _detect_mapped(
+        detector, work, scale=scale, offset=0, how="detected", min_size=DETECTOR_MIN_FACE
+    )
+    return [f for f in (clip_face(face, width, height) for face in faces) if f is not None]
+
+
 def looks_like_a_face_crop(width: int, height: int) -> bool:
     low, high = FACE_CROP_ASPECT
     return (

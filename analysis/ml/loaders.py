@@ -28,27 +28,34 @@ def detector(name: str, *, threads: int = 2) -> FaceDetector:
     if name == "haar":
         from analysis.ml.haar import HaarDetector
 
-        return get_model("haar", HaarDetector)
+        return get_model("haar", HaarDetector, per_lane=True)
 
     def load_mtcnn() -> FaceDetector:
         from analysis.ml.mtcnn import MTCNNDetector
 
         return MTCNNDetector(threads=threads)
 
-    def load_blazeface() -> BlazeFaceDetector:
-        from analysis.ml.blazeface import BlazeFaceDetector
-
-        return BlazeFaceDetector(threads=threads)
-
     mtcnn = get_model("mtcnn", load_mtcnn)
     if name == "mtcnn":
         return mtcnn
-    blazeface = get_model("blazeface", load_blazeface)
+    blazeface = blazeface_detector(threads=threads)
     if name == "blazeface":
         return blazeface
     from analysis.ml.fused import FusedDetector
 
     return FusedDetector(mtcnn, blazeface)
+
+
+def blazeface_detector(*, threads: int = 2) -> BlazeFaceDetector:
+    """BlazeFace itself (detector("blazeface") as a FaceDetector), with its border option."""
+
+    def load() -> BlazeFaceDetector:
+        from analysis.ml.blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(threads=threads)
+
+    # A TensorFlow Lite interpreter (like an OpenCV cascade) serves one thread at a time.
+    return get_model("blazeface", load, per_lane=True)
 
 
 ENHANCERS = ("none", "gfpgan", "realesrgan")

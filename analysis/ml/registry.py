@@ -1,19 +1,35 @@
-"""Process-wide model cache: each model loads once, lazily, on first use, under a lock.
+"""Process-wide models, and the lanes that run every model call.
 
-An ``lru_cache`` alone can run a slow loader twice when two threads ask at once; here each
-model has its own lock. Model calls themselves (and the loads they trigger) run one at a time
-in one thread, see in_model_thread: a request queues behind any model work already under way,
-including a load or an enhancement of several seconds.
+Each model loads once, lazily, on first use, under a lock of its own (an ``lru_cache`` alone
+can run a slow loader twice when two threads ask at once).
+
+Model calls run in **lanes**: one thread per kind of work (live camera frames, interactive
+analyses, heavy jobs), each with a bounded queue, so a multi-second enhancement never delays a
+camera frame or an upload, and a full lane refuses at once (LaneFull) instead of queueing
+without end. Work still waiting in a lane can be cancelled through its future.
+
+Why threads of our own rather than each request's thread: PyTorch's OpenMP keeps a team of
+worker threads per calling thread, and when requests, camera frames and the warm-up each called
+from their own thread, the idle teams kept spinning and MTCNN took 30-50% longer on two cores
+(benchmarks/latency.py). With lanes there are exactly as many teams as lanes, each sized on
+purpose (LaneSpec.threads), and the heavy lane runs at a lower CPU priority, so on a busy
+machine it takes what the others leave.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 _models: dict[str, object] = {}
 _locks: dict[str, threading.Lock] = {}
@@ -25,8 +41,13 @@ def _lock_for(key: str) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
-def get_model(key: str, loader: Callable[[], T]) -> T:
-    """Return the model cached under ``key``, calling ``loader`` the first time only."""
+def get_model(key: str, loader: Callable[[], T], *, per_lane: bool = False) -> T:
+    """Return the model cached under ``key``, calling ``loader`` the first time only.
+
+    ``per_lane``: each lane gets its own instance, for models that must not be called from two
+    threads at once (TensorFlow Lite interpreters, OpenCV's cascades)."""
+    if per_lane:
+        key = f"{current_lane_name() or 'caller'}:{key}"
     try:
         return _models[key]  # type: ignore[return-value]
     except KeyError:
@@ -42,27 +63,155 @@ def loaded_models() -> set[str]:
     return set(_models)
 
 
-# Every model call of the process runs in this one thread. PyTorch's OpenMP keeps a team of
-# worker threads per calling thread; when requests, camera frames and the warm-up each called
-# from their own thread, the idle teams kept spinning and MTCNN took 30-50% longer on two cores
-# (measured in benchmarks/latency.py). Model calls were serialised by locks anyway.
-_model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
-_in_model_thread = threading.local()
+class LaneFull(RuntimeError):
+    """A lane already holds as much work as it may queue."""
+
+    def __init__(self, lane: str) -> None:
+        super().__init__(f"The {lane} lane is full.")
+        self.lane = lane
 
 
-def in_model_thread(work: Callable[[], T]) -> T:
-    """Run ``work`` in the process's model thread and return its result (or raise its error)."""
-    if getattr(_in_model_thread, "active", False):
+@dataclass(frozen=True)
+class LaneSpec:
+    # Threads a model call of the lane may use (PyTorch's OpenMP team, TFLite interpreters).
+    threads: int
+    # Calls waiting or running at most; one more is refused with LaneFull.
+    capacity: int
+    # Added to the lane thread's nice value (Linux: per thread): 0 for work a person waits on.
+    nice: int = 0
+
+
+@dataclass(frozen=True)
+class LaneStats:
+    name: str
+    threads: int
+    capacity: int
+    pending: int
+    done: int
+    cancelled: int
+    refused: int
+
+
+_local = threading.local()
+
+
+def current_lane_name() -> str | None:
+    """The lane the calling thread belongs to, None outside every lane."""
+    lane: Lane | None = getattr(_local, "lane", None)
+    return lane.name if lane is not None else None
+
+
+def lane_threads(default: int) -> int:
+    """The threads a model loaded by the calling thread should use: its lane's, else
+    ``default``."""
+    lane: Lane | None = getattr(_local, "lane", None)
+    return lane.spec.threads if lane is not None else default
+
+
+class Lane:
+    """One thread running submitted calls in order, with at most ``spec.capacity`` of them
+    waiting or running."""
+
+    def __init__(self, name: str, spec: LaneSpec) -> None:
+        self.name = name
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._pending = 0
+        self._done = 0
+        self._cancelled = 0
+        self._refused = 0
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"lane-{name}", initializer=self._enter
+        )
+
+    def _enter(self) -> None:
+        _local.lane = self
+        if self.spec.nice and sys.platform.startswith("linux"):
+            # On Linux a thread's nice value is its own, and threads it starts (OpenMP's team)
+            # inherit it.
+            try:
+                thread = threading.get_native_id()
+                nice = os.getpriority(os.PRIO_PROCESS, thread) + self.spec.nice
+                os.setpriority(os.PRIO_PROCESS, thread, min(19, nice))
+            except OSError:
+                logger.warning("Could not lower the priority of the %s lane", self.name)
+
+    def _run(self, work: Callable[[], T]) -> T:
+        torch = sys.modules.get("torch")
+        # PyTorch sizes its OpenMP team per calling thread: set this lane's own size (cheap).
+        if torch is not None and torch.get_num_threads() != self.spec.threads:
+            torch.set_num_threads(self.spec.threads)
         return work()
-    return model_thread_submit(work).result()
+
+    def submit(self, work: Callable[[], T], *, wait: float = 0.0) -> Future[T]:
+        """Queue ``work``; raises LaneFull when the lane is still at capacity after ``wait``
+        seconds. Cancelling the returned future before the work starts keeps it from running."""
+        with self._room:
+            if not self._room.wait_for(lambda: self._pending < self.spec.capacity, wait):
+                self._refused += 1
+                raise LaneFull(self.name)
+            self._pending += 1
+        try:
+            future = self._executor.submit(self._run, work)
+        except BaseException:
+            with self._room:
+                self._pending -= 1
+                self._room.notify()
+            raise
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future: Future[Any]) -> None:
+        with self._room:
+            self._pending -= 1
+            self._room.notify()
+            if future.cancelled():
+                self._cancelled += 1
+            else:
+                self._done += 1
+
+    def stats(self) -> LaneStats:
+        with self._lock:
+            return LaneStats(
+                name=self.name,
+                threads=self.spec.threads,
+                capacity=self.spec.capacity,
+                pending=self._pending,
+                done=self._done,
+                cancelled=self._cancelled,
+                refused=self._refused,
+            )
 
 
-def model_thread_submit(work: Callable[[], T]) -> Future[T]:
-    """Queue ``work`` for the model thread; the caller waits on the future (and may do its
-    own work meanwhile, such as reporting progress, which must not run in the model thread)."""
+_lanes: dict[str, Lane] = {}
+_lanes_guard = threading.Lock()
 
-    def run() -> T:
-        _in_model_thread.active = True
+
+def lanes_configure(specs: Mapping[str, LaneSpec]) -> None:
+    """Create the process's lanes that do not exist yet (a lane, once started, keeps its
+    spec for the life of the process)."""
+    with _lanes_guard:
+        for name, spec in specs.items():
+            if name not in _lanes:
+                _lanes[name] = Lane(name, spec)
+
+
+def lane(name: str) -> Lane:
+    try:
+        return _lanes[name]
+    except KeyError:
+        raise LookupError(f"No lane {name!r} is configured") from None
+
+
+def lanes_stats() -> list[LaneStats]:
+    with _lanes_guard:
+        return [item.stats() for item in _lanes.values()]
+
+
+def in_lane(name: str, work: Callable[[], T], *, wait: float = 0.0) -> T:
+    """Run ``work`` in lane ``name`` and return its result (or raise its error). Called from a
+    lane's own thread (model work nested in model work), ``work`` runs at once, inline."""
+    if getattr(_local, "lane", None) is not None:
         return work()
-
-    return _model_thread.submit(run)
+    return lane(name).submit(work, wait=wait).result()

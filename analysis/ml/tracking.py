@@ -49,11 +49,17 @@ class Track:
 
 
 class Tracker:
-    def __init__(self, *, max_gap: float = 1.5, min_score: float = 0.2) -> None:
+    def __init__(
+        self, *, max_gap: float = 1.5, min_score: float = 0.2, remember: bool = True
+    ) -> None:
+        """``remember``: keep every track ever seen in ``tracks`` (a video's summary needs
+        them); a live stream keeps only its open tracks, so its memory stays flat."""
         self.max_gap = max_gap
         self.min_score = min_score
+        self.remember = remember
         self.tracks: list[Track] = []
         self._open: list[Track] = []
+        self._count = 0
 
     def cut(self) -> None:
         """A new shot starts: no face of the previous one continues."""
@@ -79,8 +85,10 @@ class Tracker:
                     numbers[row] = track.number
         for row, box in enumerate(boxes):
             if numbers[row] == -1:
-                track = Track(number=len(self.tracks) + 1, box=box, first=t, last=t)
-                self.tracks.append(track)
+                self._count += 1
+                track = Track(number=self._count, box=box, first=t, last=t)
+                if self.remember:
+                    self.tracks.append(track)
                 self._open.append(track)
                 numbers[row] = track.number
         return numbers

@@ -335,6 +335,26 @@ DATA_UPLOAD_MAX_NUMBER_FILES = BATCH_MAX_FILES + 1
 ML_MODELS_DIR = Path(env_str("ML_MODELS_DIR", str(BASE_DIR / "models")))
 ML_WARMUP = env_bool("ML_WARMUP", default=False)
 ML_THREADS = env_int("ML_THREADS", 2, minimum=1)
+# Model work runs in lanes (analysis.ml.registry): live camera frames, interactive analyses
+# (uploads, captures, detection) and heavy work (enhancement, batches, videos), each one thread
+# with its own queue. ``threads``: the threads one model call may use; ``capacity``: the calls
+# waiting or running at most, a full lane answers 503 busy with Retry-After; ``nice``: the
+# heavy lane yields the CPU to the others (benchmarks/load.py measures it).
+ML_LANES = {
+    "live": {
+        "threads": env_int("ML_LIVE_THREADS", 1, minimum=1),
+        "capacity": env_int("ML_LIVE_QUEUE", 32, minimum=1),
+    },
+    "interactive": {
+        "threads": ML_THREADS,
+        "capacity": env_int("ML_INTERACTIVE_QUEUE", 16, minimum=1),
+    },
+    "heavy": {
+        "threads": ML_THREADS,
+        "capacity": env_int("ML_HEAVY_QUEUE", 8, minimum=1),
+        "nice": env_int("ML_HEAVY_NICE", 19, minimum=0),
+    },
+}
 
 # Security: strict by default outside debug; each can be relaxed by a variable behind a proxy.
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=not DEBUG)

@@ -77,3 +77,20 @@ class FakeClassifier:
 def fake_scorer(*args: Any, **kwargs: Any) -> Ensemble:
     """What the pipeline takes, as the loader gives it: an ensemble, here of one fake network."""
     return Ensemble([FakeClassifier(*args, **kwargs)])
+
+
+class FakeQuickDetector(FakeDetector):
+    """A stand-in for BlazeFace on the camera's quick path: the same boxes with or without
+    its border; ``boxes`` may be changed between frames."""
+
+    name = "fake-quick"
+
+    def __init__(self, boxes: list[Box] | None = None) -> None:
+        super().__init__(boxes)
+        self.borders: list[float] = []
+
+    def detect(
+        self, image: RGBImage, *, min_size: int = 20, border: float = 0.0
+    ) -> list[DetectedFace]:
+        self.borders.append(border)
+        return super().detect(image, min_size=min_size)

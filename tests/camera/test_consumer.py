@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,13 @@ from django.test import Client
 from accounts.models import User
 from accounts.services import api_token_create
 from analysis.ml import loaders as ml_models
+from analysis.ml import registry
 from analysis.ml.ensemble import Ensemble
+from analysis.ml.registry import Lane, LaneSpec
 from analysis.ml.types import Box
 from archive.models import SavedAnalysis
 from fersite.asgi import application
-from tests.analysis.fakes import FakeClassifier, FakeDetector
+from tests.analysis.fakes import FakeClassifier, FakeDetector, FakeQuickDetector
 from tests.conftest import login_verified
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -40,6 +44,9 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> FakeClassifier:
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(100, 80, 160, 160)])
     )
     monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: Ensemble([classifier]))
+    # The live path's quick detector (BlazeFace) sees nothing here: the faces come from the
+    # stream's own detector, which runs on a copy at most 320 px long.
+    monkeypatch.setattr(ml_models, "blazeface_detector", lambda threads=2: FakeQuickDetector([]))
     return classifier
 
 
@@ -108,11 +115,78 @@ async def test_a_verified_session_gets_faces_for_each_frame(
         "reduced_by": 1,
     }
     face = message["faces"][0]
-    # The fake's box is on the 1024 px copy the detector sees, mapped back to full size.
-    assert face["box"] == [200, 160, 320, 320]
+    # The fake's box is on the 320 px copy the live detector sees, mapped back to full size
+    # (and clipped to the picture's 1536 px width).
+    assert face["box"] == [640, 512, 896, 1024]
     assert sum(face["emotions"].values()) == pytest.approx(1, abs=0.01)
     assert face["dominant_emotion"] == "happy"
+    assert face["track"] == 1
+    assert message["repeated"] is False
+    # The same picture again is answered from the last analysis, with the same face.
+    await communicator.send_to(bytes_data=frame)
+    again = await communicator.receive_json_from(timeout=20)
+    assert again["repeated"] is True
+    assert again["faces"][0]["track"] == 1
+    assert again["faces"][0]["emotions"] == face["emotions"]
     await communicator.disconnect()
+
+
+@pytest.fixture
+def live_lane(monkeypatch: pytest.MonkeyPatch) -> Lane:
+    """The process's live lane, holding one frame at most."""
+    from analysis import services as analysis_services
+
+    analysis_services.lane_submit(analysis_services.LIVE, lambda: None).result(timeout=10)
+    lane = registry.lane(analysis_services.LIVE)
+    monkeypatch.setattr(lane, "spec", LaneSpec(threads=1, capacity=1))
+    return lane
+
+
+async def test_a_full_live_lane_answers_busy_with_a_retry_time(
+    alice: User, fake_models: FakeClassifier, frame: bytes, live_lane: Lane
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    release = threading.Event()
+    live_lane.submit(release.wait)  # another stream's frame, taking the lane's one place
+    try:
+        await communicator.send_to(bytes_data=frame)
+        error = await communicator.receive_json_from(timeout=10)
+    finally:
+        release.set()
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "busy"
+    assert error["retry_after"] == 1
+    assert error["frame"] == 1
+    await communicator.send_to(bytes_data=frame)
+    assert (await communicator.receive_json_from(timeout=20))["type"] == "faces"
+    await communicator.disconnect()
+
+
+async def test_a_closed_socket_takes_its_waiting_frame_out_of_the_lane(
+    alice: User, fake_models: FakeClassifier, frame: bytes, live_lane: Lane
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    live_lane.spec = LaneSpec(threads=1, capacity=4)
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    release = threading.Event()
+    live_lane.submit(release.wait)  # the lane is busy with another stream's frame
+    cancelled = live_lane.stats().cancelled
+    await communicator.send_to(bytes_data=frame)
+    deadline = time.monotonic() + 10
+    while live_lane.stats().pending < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert live_lane.stats().pending == 2  # the frame waits its turn
+    await communicator.disconnect()
+    release.set()
+    while live_lane.stats().pending and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert live_lane.stats().cancelled == cancelled + 1
+    assert fake_models.batches == []  # the frame was never analysed
 
 
 async def test_an_api_token_in_the_handshake_authenticates(
@@ -156,6 +230,7 @@ async def test_frames_that_arrive_while_busy_give_way_to_the_newest(
         ml_models, "detector", lambda name, threads=2: FakeDetector([Box(10, 10, 90, 90)])
     )
     monkeypatch.setattr(ml_models, "emotion_classifier", lambda **_: Ensemble([SlowClassifier()]))
+    monkeypatch.setattr(ml_models, "blazeface_detector", lambda threads=2: FakeQuickDetector([]))
     communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
     await communicator.receive_json_from()
     for _ in range(5):

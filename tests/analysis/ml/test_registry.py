@@ -1,14 +1,23 @@
-"""The process-wide model cache and the one thread that runs every model call."""
+"""The process-wide model cache and the lanes that run model calls."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import pytest
 
-from analysis.ml.registry import get_model, in_model_thread
+from analysis.ml.registry import Lane, LaneFull, LaneSpec, get_model, lane_threads
+
+T = TypeVar("T")
+
+
+def _call_in(lane: Lane, work: Callable[[], T]) -> T:
+    return lane.submit(work).result(timeout=10)
 
 
 def test_a_model_loads_once_even_when_threads_ask_at_once() -> None:
@@ -25,23 +34,98 @@ def test_a_model_loads_once_even_when_threads_ask_at_once() -> None:
     assert all(model is models[0] for model in models)
 
 
-def test_model_calls_from_any_thread_run_in_the_same_one() -> None:
+def test_a_model_that_cannot_be_shared_gets_one_instance_per_lane() -> None:
+    first, second = (
+        Lane("test-a", LaneSpec(threads=1, capacity=4)),
+        Lane("test-b", LaneSpec(threads=1, capacity=4)),
+    )
+
+    def model() -> object:
+        return get_model("test-per-lane", object, per_lane=True)
+
+    a1, a2 = _call_in(first, model), _call_in(first, model)
+    b = _call_in(second, model)
+    assert a1 is a2
+    assert a1 is not b
+    assert get_model("test-shared", object) is _call_in(
+        second, lambda: get_model("test-shared", object)
+    )
+
+
+def test_calls_from_any_thread_run_in_the_lanes_one_thread() -> None:
+    lane = Lane("test-one", LaneSpec(threads=1, capacity=16))
+
     def name() -> str:
         return threading.current_thread().name
 
-    with ThreadPoolExecutor(4, thread_name_prefix="caller") as pool:
-        names = set(pool.map(lambda _: in_model_thread(name), range(8)))
+    with ThreadPoolExecutor(4) as pool:
+        names = set(pool.map(lambda _: _call_in(lane, name), range(8)))
     assert len(names) == 1
-    assert names.pop().startswith("models")
+    assert names.pop().startswith("lane-test-one")
+    assert lane.stats().done == 8
+    assert lane.stats().pending == 0
 
 
-def test_a_nested_call_runs_inline_instead_of_waiting_for_itself() -> None:
-    assert in_model_thread(lambda: in_model_thread(lambda: 42)) == 42
+def test_an_error_in_a_lane_reaches_the_caller() -> None:
+    lane = Lane("test-error", LaneSpec(threads=1, capacity=2))
 
-
-def test_an_error_in_the_model_thread_reaches_the_caller() -> None:
     def fail() -> None:
         raise FileNotFoundError("weights")
 
     with pytest.raises(FileNotFoundError, match="weights"):
-        in_model_thread(fail)
+        _call_in(lane, fail)
+    assert _call_in(lane, lambda: 42) == 42
+
+
+def test_a_full_lane_refuses_at_once_and_takes_work_again_when_there_is_room() -> None:
+    lane = Lane("test-full", LaneSpec(threads=1, capacity=2))
+    release = threading.Event()
+    running = lane.submit(release.wait)
+    queued = lane.submit(lambda: "queued")
+    with pytest.raises(LaneFull):
+        lane.submit(lambda: "refused")
+    assert lane.stats().refused == 1
+    # A caller that may wait gets the room the running call leaves.
+    threading.Timer(0.2, release.set).start()
+    waited = lane.submit(lambda: "waited", wait=10)
+    assert running.result(timeout=10) is True
+    assert queued.result(timeout=10) == "queued"
+    assert waited.result(timeout=10) == "waited"
+    assert lane.stats().pending == 0
+
+
+def test_cancelled_work_never_runs_and_frees_its_place() -> None:
+    lane = Lane("test-cancel", LaneSpec(threads=1, capacity=2))
+    release = threading.Event()
+    ran: list[str] = []
+    lane.submit(release.wait)
+    queued = lane.submit(lambda: ran.append("queued"))
+    assert queued.cancel()
+    assert lane.stats().pending == 1
+    lane.submit(lambda: ran.append("next"))  # the cancelled call's place is free
+    release.set()
+    deadline = time.monotonic() + 10
+    while lane.stats().pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == ["next"]
+    assert lane.stats().cancelled == 1
+
+
+def test_each_lane_sets_its_own_thread_counts_and_priority() -> None:
+    import torch
+
+    light = Lane("test-light", LaneSpec(threads=1, capacity=2))
+    heavy = Lane("test-heavy", LaneSpec(threads=2, capacity=2, nice=5))
+
+    def seen() -> tuple[int, int, int]:
+        # What a model loaded here would use, what PyTorch uses, and this thread's nice value.
+        return (
+            lane_threads(default=7),
+            torch.get_num_threads(),
+            os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+        )
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert _call_in(light, seen) == (1, 1, base)
+    assert _call_in(heavy, seen) == (2, 2, min(19, base + 5))
+    assert lane_threads(default=7) == 7

@@ -1,0 +1,172 @@
+"""A camera stream's analysis (analysis.ml.live), with stand-in models and real frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.ml import live
+from analysis.ml.live import LiveAnalyser
+from analysis.ml.types import EMOTIONS, Box, RGBImage
+from tests.analysis.fakes import FakeClassifier, FakeDetector, FakeQuickDetector, fake_scorer
+
+HAPPY = {
+    "angry": 0.05,
+    "disgust": 0.0,
+    "fear": 0.05,
+    "happy": 0.7,
+    "neutral": 0.1,
+    "sad": 0.05,
+    "surprise": 0.05,
+}
+SAD = {
+    "angry": 0.05,
+    "disgust": 0.0,
+    "fear": 0.05,
+    "happy": 0.05,
+    "neutral": 0.1,
+    "sad": 0.7,
+    "surprise": 0.05,
+}
+
+
+def _frame(seed: int = 0) -> RGBImage:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+
+
+def test_a_face_keeps_its_number_while_it_moves_and_a_new_face_gets_a_new_one() -> None:
+    quick = FakeQuickDetector([Box(100, 100, 120, 120)])
+    analyser = LiveAnalyser(classifier=fake_scorer(), passes=1, full=None, quick=quick)
+    numbers = []
+    for step in range(5):
+        quick.boxes = [Box(100 + 8 * step, 100, 120, 120)]
+        numbers.append(analyser.analyse(_frame(step), now=step * 0.05).tracks)
+    assert numbers == [(1,)] * 5
+    quick.boxes = [Box(140, 100, 120, 120), Box(400, 120, 110, 110)]
+    frame = analyser.analyse(_frame(9), now=0.3)
+    assert frame.tracks == (1, 2)
+    # Faces are numbered left to right within the frame, as everywhere else.
+    assert [face.index for face in frame.result.faces] == [0, 1]
+    # BlazeFace looked at every frame as it is and inside a border (faces cut by the edge).
+    assert set(quick.borders) == {0.0, live.EDGE_BORDER}
+
+
+def test_scores_are_smoothed_over_time_so_one_odd_frame_does_not_flip_the_label() -> None:
+    classifier = FakeClassifier(HAPPY)
+    analyser = LiveAnalyser(
+        classifier=fake_scorer_of(classifier),
+        passes=1,
+        full=None,
+        quick=FakeQuickDetector([Box(100, 100, 120, 120)]),
+    )
+    t = 0.0
+    for step in range(10):
+        analyser.analyse(_frame(step), now=t)
+        t += 1 / 30
+    classifier.probabilities = SAD
+    odd = analyser.analyse(_frame(50), now=t).result.faces[0].emotions
+    assert odd.dominant == "happy"
+    assert 0.05 < odd.probabilities["sad"] < 0.7
+    assert sum(odd.probabilities.values()) == pytest.approx(1, abs=0.01)
+    # Once the face stays sad for a second (several time constants), the label follows.
+    for step in range(30):
+        t += 1 / 30
+        last = analyser.analyse(_frame(100 + step), now=t).result.faces[0].emotions
+    assert last.dominant == "sad"
+    assert last.probabilities["sad"] == pytest.approx(0.7, abs=0.05)
+
+
+def fake_scorer_of(classifier: FakeClassifier):  # type: ignore[no-untyped-def]
+    from analysis.ml.ensemble import Ensemble
+
+    return Ensemble([classifier])
+
+
+def test_an_unchanged_picture_is_answered_again_without_analysing_it() -> None:
+    classifier = FakeClassifier()
+    quick = FakeQuickDetector([Box(100, 100, 120, 120)])
+    analyser = LiveAnalyser(classifier=fake_scorer_of(classifier), passes=1, full=None, quick=quick)
+    picture = _frame(1)
+    first = analyser.analyse(picture, now=0.0)
+    # Sensor noise of one grey level is the same picture.
+    noisy = np.clip(picture.astype(np.int16) + 1, 0, 255).astype(np.uint8)
+    again = analyser.analyse(noisy, now=0.1)
+    assert not first.repeated
+    assert again.repeated
+    assert again.result.faces == first.result.faces
+    assert len(classifier.batches) == 1
+    # A changed picture is analysed, and so is an unchanged one after UNCHANGED_SECONDS.
+    assert not analyser.analyse(_frame(2), now=0.2).repeated
+    analyser.analyse(_frame(2), now=0.3)
+    assert not analyser.analyse(_frame(2), now=0.3 + live.UNCHANGED_SECONDS + 0.1).repeated
+    assert len(classifier.batches) == 3
+
+
+def test_the_full_detector_runs_once_a_second_and_its_extra_faces_are_carried() -> None:
+    quick = FakeQuickDetector([Box(100, 100, 120, 120)])
+    # The full detector sees the 320 px copy: half the 640 px frame. It also finds a small
+    # face that BlazeFace misses.
+    full = FakeDetector([Box(50, 50, 60, 60), Box(250, 40, 20, 20)])
+    analyser = LiveAnalyser(classifier=fake_scorer(), passes=1, full=full, quick=quick)
+    boxes = []
+    for step in range(20):
+        frame = analyser.analyse(_frame(step), now=step * 0.1)
+        boxes.append([face.face.box for face in frame.result.faces])
+    assert len(full.calls) == 2  # at 0 s and at 1 s
+    assert full.calls[0] == (320, 240)
+    assert all(len(found) == 2 for found in boxes)
+    assert boxes[0] == [Box(100, 100, 120, 120), Box(500, 80, 40, 40)]
+    assert boxes[5] == [Box(100, 100, 120, 120), Box(500, 80, 40, 40)]
+
+
+def test_a_change_in_the_number_of_faces_brings_the_full_detection_forward() -> None:
+    quick = FakeQuickDetector([Box(100, 100, 120, 120)])
+    full = FakeDetector([Box(50, 50, 60, 60)])
+    analyser = LiveAnalyser(classifier=fake_scorer(), passes=1, full=full, quick=quick)
+    analyser.analyse(_frame(0), now=0.0)
+    analyser.analyse(_frame(1), now=0.1)
+    quick.boxes = [Box(100, 100, 120, 120), Box(400, 100, 120, 120)]
+    analyser.analyse(_frame(2), now=0.2)  # too soon after the last one
+    assert len(full.calls) == 1
+    analyser.analyse(_frame(3), now=0.6)
+    assert len(full.calls) == 2
+
+
+def test_a_long_stream_keeps_no_more_state_than_its_faces_in_view() -> None:
+    quick = FakeQuickDetector()
+    analyser = LiveAnalyser(classifier=fake_scorer(), passes=1, full=None, quick=quick)
+    for step in range(300):
+        # A different face every few frames: 100 faces come and go.
+        quick.boxes = [Box(50 + 5 * (step // 3 % 2) * 60, 100, 100, 100)]
+        analyser.analyse(_frame(step), now=step * 0.5)
+    assert analyser.tracker.tracks == []
+    assert len(analyser._smoothed) <= 1
+
+
+@pytest.mark.ml
+def test_real_video_frames_give_each_person_a_steady_number(testdata: Path) -> None:
+    from django.conf import settings
+
+    from analysis.ml import loaders, video
+
+    analyser = LiveAnalyser(
+        classifier=loaders.emotion_classifier(models_dir=settings.ML_MODELS_DIR),
+        passes=1,
+        full=loaders.detector("auto"),
+        quick=loaders.blazeface_detector(),
+    )
+    clip = testdata / "video" / "short_hamilton_clip.mp4"
+    frames = list(video.sampled_frames(clip, fps=15, max_seconds=2.0, max_pixels=10**7))
+    answers = [analyser.analyse(frame.pixels, now=frame.t) for frame in frames]
+    # The clip's shots all show people (one shot cuts to a face that is turning away).
+    assert sum(bool(answer.result.faces) for answer in answers) >= 0.9 * len(answers)
+    for answer in answers:
+        for face in answer.result.faces:
+            assert sum(face.emotions.probabilities.values()) == pytest.approx(1, abs=0.01)
+            assert set(face.emotions.probabilities) == set(EMOTIONS)
+    # The first shot's people keep their numbers from one frame to the next.
+    first = set(answers[0].tracks)
+    assert sum(set(answer.tracks) == first for answer in answers[:10]) >= 8
