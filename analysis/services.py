@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -205,15 +205,61 @@ def _threads() -> int:
     return registry.lane_threads(settings.ML_THREADS)
 
 
+_tensorflow_started = False
+_tensorflow_lock = threading.Lock()
+
+
+def _tensorflow_start() -> None:
+    """Start TensorFlow's thread pools, at ML_THREADS, from the calling thread.
+
+    Unlike PyTorch's, TensorFlow's pools are one per process, sized by the first model that
+    loads and made by the first thread that runs an operation, which they take their priority
+    from. Left to chance, the live lane (1 thread) would size them for everyone, or the heavy
+    lane (nice +19) would make every lane's emotion scoring low-priority. So they are started
+    here, before any lane's first call, from a thread of normal priority.
+    """
+    global _tensorflow_started  # noqa: PLW0603 - once per process.
+    if _tensorflow_started:
+        return
+    with _tensorflow_lock:
+        if _tensorflow_started:
+            return
+        import tensorflow as tf
+
+        from analysis.ml.tf_runtime import set_tensorflow_threads
+
+        set_tensorflow_threads(settings.ML_THREADS)
+        tf.add(tf.constant(1.0), 1.0).numpy()
+        _tensorflow_started = True
+
+
 def lane_submit(lane: str, work: Callable[[], T], *, wait: float = 0.0) -> Future[T]:
     """Queue ``work`` in ``lane``; Busy (503 with Retry-After) when the lane is still full
-    after ``wait`` seconds (a person waiting is told at once; a job may wait its turn)."""
+    after ``wait`` seconds (a person waiting is told at once; a job may wait its turn). Called
+    from a lane's own thread, ``work`` runs at once (a lane waiting on itself would never
+    answer)."""
     global _lanes_ready  # noqa: PLW0603 - the process's lanes, created once from the settings.
+    if registry.current_lane_name() is not None:
+        done: Future[T] = Future()
+        try:
+            done.set_result(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, as a lane would
+            done.set_exception(exc)
+        return done
     if not _lanes_ready:
         registry.lanes_configure(
             {name: LaneSpec(**spec) for name, spec in settings.ML_LANES.items()}
         )
         _lanes_ready = True
+    if lane == HEAVY:
+        _tensorflow_start()  # here, in the caller's thread: the heavy lane's is niced
+    else:
+        queued = work
+
+        def work() -> T:
+            _tensorflow_start()
+            return queued()
+
     try:
         return registry.lane(lane).submit(work, wait=wait)
     except LaneFull as exc:
@@ -226,8 +272,6 @@ def lane_submit(lane: str, work: Callable[[], T], *, wait: float = 0.0) -> Futur
 
 def in_lane(lane: str, work: Callable[[], T], *, wait: float = 0.0) -> T:
     """Run ``work`` in ``lane`` and wait for it (inline when already in a lane)."""
-    if registry.current_lane_name() is not None:
-        return work()
     return lane_submit(lane, work, wait=wait).result()
 
 
@@ -317,8 +361,8 @@ def analysis_run(
     room there.
     """
     if enhance != "none":
+        enhancer_check(enhance)  # missing weights: refused before anything is decoded
         lane = HEAVY
-    enhancer = in_lane(lane, lambda: _enhancer(enhance), wait=lane_wait)
     started = time.perf_counter()
     image = image_decode(data=data, max_pixels=max_pixels)
     decode_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -331,7 +375,7 @@ def analysis_run(
             classifier=_classifier(),
             passes=passes,
             select=select,
-            enhancer=enhancer,
+            enhancer=_enhancer(enhance),
             extra_boxes=extra_boxes,
         ),
     )
@@ -624,7 +668,9 @@ def _reporting(
             progress(*steps[-1])
         except BaseException:
             stop.set()
-            with contextlib.suppress(_Stopped):
+            # Still waiting behind other heavy work: it need not start at all.
+            pending.cancel()
+            with contextlib.suppress(_Stopped, CancelledError):
                 pending.result()
             raise
 
@@ -649,7 +695,7 @@ def enhancement_run(
     faces = in_lane(
         HEAVY, lambda: pipeline.detect(image.pixels, _detector(detector)), wait=JOB_LANE_WAIT
     )
-    # The enhancer reports each step from the model thread; the report (a database write, a
+    # The enhancer reports each step from the heavy lane; the report (a database write, a
     # message to the page) is made here, in the caller's thread, from the latest step.
     steps: list[tuple[float, str]] = []
     stop = threading.Event()

@@ -1,7 +1,7 @@
 """Loading the models when the server starts, when ML_WARMUP is on.
 
 It runs in a background thread, so the server answers at once. Each model is loaded as its
-own job in the model thread (see analysis.ml.registry.in_model_thread), so a request that
+own call in the lanes that use it (see analysis.services.in_lane), so a request that
 arrives meanwhile waits at most for the model being loaded, then takes its turn.
 """
 

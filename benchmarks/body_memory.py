@@ -12,26 +12,16 @@ Usage: .venv/bin/python -m benchmarks.body_memory [--rev REV] [--size-mb 300]
 from __future__ import annotations
 
 import argparse
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from benchmarks.latency import local_server
+from benchmarks.latency import local_server, rss_mib
+from benchmarks.peers import revision_checkout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-GIT = shutil.which("git") or "git"
 CHUNK = b"\0" * (1024 * 1024)
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _post(port: int, size_mb: int) -> tuple[int, float]:
@@ -65,14 +55,14 @@ def measure(checkout: Path, size_mb: int) -> tuple[float, float, int, float]:
     # No warm-up: loading the models meanwhile would be counted as the request's memory.
     with local_server(checkout=checkout, warm_up=False) as served:
         time.sleep(2)
-        before = _rss_mb(served.pid)
+        before = rss_mib(served.pid)
         peak = before
         done = threading.Event()
 
         def watch() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _rss_mb(served.pid))
+                peak = max(peak, rss_mib(served.pid))
                 time.sleep(0.02)
 
         watcher = threading.Thread(target=watch)
@@ -89,31 +79,16 @@ def main() -> None:
     parser.add_argument("--rev", default="77cba21", help="the earlier revision to compare")
     parser.add_argument("--size-mb", type=int, default=300)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        worktree = Path(folder) / "before"
-        subprocess.run(
-            [GIT, "worktree", "add", "--detach", str(worktree), args.rev],
-            cwd=REPO_ROOT,
-            check=True,
-            capture_output=True,
-        )
-        try:
-            print(f"anonymous POST of {args.size_mb} MB to /api/v1/analyze")
-            header = ("server", "RSS before", "RSS peak", "growth", "status", "s")
-            print("{:<24}{:>12}{:>12}{:>10}{:>8}{:>8}".format(*header))
-            servers = ((f"before ({args.rev})", worktree), ("this checkout", REPO_ROOT))
-            for label, checkout in servers:
-                before, peak, status, seconds = measure(checkout, args.size_mb)
-                print(
-                    f"{label:<24}{before:>10.0f}MB{peak:>10.0f}MB{peak - before:>8.0f}MB"
-                    f"{status:>8}{seconds:>8.1f}"
-                )
-        finally:
-            subprocess.run(
-                [GIT, "worktree", "remove", "--force", str(worktree)],
-                cwd=REPO_ROOT,
-                check=False,
-                capture_output=True,
+    with revision_checkout(args.rev) as worktree:
+        print(f"anonymous POST of {args.size_mb} MB to /api/v1/analyze")
+        header = ("server", "RSS before", "RSS peak", "growth", "status", "s")
+        print("{:<24}{:>12}{:>12}{:>10}{:>8}{:>8}".format(*header))
+        servers = ((f"before ({args.rev})", worktree), ("this checkout", REPO_ROOT))
+        for label, checkout in servers:
+            before, peak, status, seconds = measure(checkout, args.size_mb)
+            print(
+                f"{label:<24}{before:>10.0f}MB{peak:>10.0f}MB{peak - before:>8.0f}MB"
+                f"{status:>8}{seconds:>8.1f}"
             )
 
 

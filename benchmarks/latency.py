@@ -138,11 +138,15 @@ def local_server(
                 server.wait()
 
 
-def post_analyze(url: str, token: str, image: Path, tta: int) -> None:
+def post_analyze(url: str, token: str, image: Path, tta: int, **fields: str) -> None:
     boundary = uuid.uuid4().hex
+    extra = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    )
     body = (
         (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="tta"\r\n\r\n{tta}\r\n'
+            extra + f'--{boundary}\r\nContent-Disposition: form-data; name="tta"\r\n\r\n{tta}\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
             f'filename="{image.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
         ).encode()
@@ -157,7 +161,7 @@ def post_analyze(url: str, token: str, image: Path, tta: int) -> None:
             "Content-Type": f"multipart/form-data; boundary={boundary}",
         },
     )
-    with urllib.request.urlopen(request, timeout=120) as response:
+    with urllib.request.urlopen(request, timeout=600) as response:
         if response.status != 200:
             raise RuntimeError(f"analyze answered {response.status}")
         response.read()
@@ -179,6 +183,14 @@ def interleaved(
             call()
             millis[name].append((time.perf_counter() - started) * 1000)
     return millis
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` in MiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def percentile(values: list[float], share: float) -> float:

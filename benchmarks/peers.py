@@ -1,9 +1,15 @@
-"""Plain ``fer``, called the way a user of that library would, as the peer of our pipeline."""
+"""The peers benchmarks measure against: plain ``fer``, called the way a user of that library
+would, and earlier revisions of this project."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +40,27 @@ def fer_faces(detector: Any, rgb: np.ndarray) -> list[dict[str, Any]]:
     """fer's detect_emotions on an RGB image (fer expects OpenCV's BGR order)."""
     result: list[dict[str, Any]] = detector.detect_emotions(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return result
+
+
+@contextmanager
+def revision_checkout(rev: str) -> Iterator[Path]:
+    """A git worktree of this repository at ``rev``, removed afterwards (run it with this
+    checkout's environment, e.g. benchmarks.latency.local_server(checkout=...))."""
+    git = shutil.which("git") or "git"
+    with tempfile.TemporaryDirectory() as folder:
+        worktree = Path(folder) / "before"
+        subprocess.run(
+            [git, "worktree", "add", "--detach", str(worktree), rev],
+            cwd=REPO_ROOT,
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield worktree
+        finally:
+            subprocess.run(
+                [git, "worktree", "remove", "--force", str(worktree)],
+                cwd=REPO_ROOT,
+                check=False,
+                capture_output=True,
+            )

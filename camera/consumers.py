@@ -164,9 +164,10 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
                 "validation_error", f"detector must be one of {', '.join(DETECTORS)}."
             )
             return
-        self.passes, self.detector = passes, detector
-        # A new stream: faces are followed afresh with the new settings.
-        self.stream = services.stream_start(detector=detector, passes=passes)
+        if (passes, detector) != (self.passes, self.detector):
+            self.passes, self.detector = passes, detector
+            # A new stream: faces are followed afresh (numbered from 1) with the new settings.
+            self.stream = services.stream_start(detector=detector, passes=passes)
         await self._send({"type": "ready", "passes": passes, "detector": detector})
 
     async def _capture(self, name: str) -> None:
@@ -178,7 +179,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         # The last frame that analysed cleanly: a newer one may not decode.
         frame = self.last_good_frame
         if frame is None:
-            await self._error("no_frame", "No frame has arrived yet to capture.")
+            await self._error("no_frame", "No frame has arrived yet to capture.", capture=True)
             return
         try:
             captured = await sync_to_async(services.frame_capture_run, thread_sensitive=False)(
@@ -188,11 +189,17 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
                 owner=self.user, frame=captured, name=name
             )
         except ImageError as exc:
-            await self._error(exc.code, exc.message)
+            await self._error(exc.code, exc.message, capture=True)
+            return
+        except Busy as exc:
+            await self._error(exc.code, str(exc), capture=True, retry_after=exc.retry_after)
+            return
+        except FeatureUnavailable as exc:
+            await self._error(exc.code, str(exc), capture=True)
             return
         except Exception:
             logger.exception("Capturing a camera frame failed")
-            await self._error("server_error", "The frame could not be saved.")
+            await self._error("server_error", "The frame could not be saved.", capture=True)
             return
         await self._send({"type": "saved", "analysis_id": saved.pk, "name": saved.name})
 

@@ -13,9 +13,10 @@ from analysis.services import LiveStream
 from archive.models import SavedAnalysis
 from archive.services import analysis_pictures, analysis_save, usage_record
 
-# A live frame is scored through fewer passes than an upload, so that the overlay keeps up (its
-# scores are smoothed over time instead, see analysis.ml.live); a capture uses the full default.
-LIVE_PASSES = 3
+# A live frame is scored in one pass, so that the overlay keeps up: the same face seen in the
+# frames of the last half second stands in for the test-time views (its scores are smoothed
+# over time, see analysis.ml.live). A capture uses the full default.
+LIVE_PASSES = 1
 CAPTURE_PASSES = 10
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 # A webcam frame is at most 4K; a small file claiming more pixels would only cost memory.

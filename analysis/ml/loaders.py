@@ -35,7 +35,8 @@ def detector(name: str, *, threads: int = 2) -> FaceDetector:
 
         return MTCNNDetector(threads=threads)
 
-    mtcnn = get_model("mtcnn", load_mtcnn)
+    # One per lane: MTCNN serialises its calls, and a camera frame must not wait for a video's.
+    mtcnn = get_model("mtcnn", load_mtcnn, per_lane=True)
     if name == "mtcnn":
         return mtcnn
     blazeface = blazeface_detector(threads=threads)

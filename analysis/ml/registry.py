@@ -22,8 +22,9 @@ import logging
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -110,22 +111,52 @@ def lane_threads(default: int) -> int:
 
 class Lane:
     """One thread running submitted calls in order, with at most ``spec.capacity`` of them
-    waiting or running."""
+    waiting or running. A call cancelled while it waits leaves the queue at once, with
+    everything it holds (a camera frame's bytes)."""
 
     def __init__(self, name: str, spec: LaneSpec) -> None:
         self.name = name
         self.spec = spec
-        self._lock = threading.Lock()
-        self._room = threading.Condition(self._lock)
-        self._pending = 0
+        self._room = threading.Condition(threading.Lock())
+        self._queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
+        self._running = 0
         self._done = 0
         self._cancelled = 0
         self._refused = 0
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"lane-{name}", initializer=self._enter
-        )
+        self._thread: threading.Thread | None = None
 
-    def _enter(self) -> None:
+    def submit(self, work: Callable[[], T], *, wait: float = 0.0) -> Future[T]:
+        """Queue ``work``; raises LaneFull when the lane is still at capacity after ``wait``
+        seconds. Cancelling the returned future before the work starts keeps it from running."""
+        future: Future[T] = Future()
+        with self._room:
+            if not self._room.wait_for(
+                lambda: len(self._queue) + self._running < self.spec.capacity, wait
+            ):
+                self._refused += 1
+                raise LaneFull(self.name)
+            self._queue.append((future, work))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name=f"lane-{self.name}", daemon=True
+                )
+                self._thread.start()
+            self._room.notify_all()
+        future.add_done_callback(self._forget_if_cancelled)
+        return future
+
+    def _forget_if_cancelled(self, future: Future[Any]) -> None:
+        if not future.cancelled():
+            return
+        with self._room:
+            for entry in self._queue:
+                if entry[0] is future:
+                    self._queue.remove(entry)
+                    break
+            self._cancelled += 1
+            self._room.notify_all()
+
+    def _serve(self) -> None:
         _local.lane = self
         if self.spec.nice and sys.platform.startswith("linux"):
             # On Linux a thread's nice value is its own, and threads it starts (OpenMP's team)
@@ -136,6 +167,25 @@ class Lane:
                 os.setpriority(os.PRIO_PROCESS, thread, min(19, nice))
             except OSError:
                 logger.warning("Could not lower the priority of the %s lane", self.name)
+        while True:
+            with self._room:
+                self._room.wait_for(lambda: bool(self._queue))
+                future, work = self._queue.popleft()
+                if not future.set_running_or_notify_cancel():
+                    del future, work  # cancelled just now (already counted): keep nothing
+                    continue
+                self._running += 1
+            try:
+                future.set_result(self._run(work))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                future.set_exception(exc)
+            finally:
+                # Nothing of the call is kept once it is answered.
+                del future, work
+                with self._room:
+                    self._running -= 1
+                    self._done += 1
+                    self._room.notify_all()
 
     def _run(self, work: Callable[[], T]) -> T:
         torch = sys.modules.get("torch")
@@ -144,40 +194,13 @@ class Lane:
             torch.set_num_threads(self.spec.threads)
         return work()
 
-    def submit(self, work: Callable[[], T], *, wait: float = 0.0) -> Future[T]:
-        """Queue ``work``; raises LaneFull when the lane is still at capacity after ``wait``
-        seconds. Cancelling the returned future before the work starts keeps it from running."""
-        with self._room:
-            if not self._room.wait_for(lambda: self._pending < self.spec.capacity, wait):
-                self._refused += 1
-                raise LaneFull(self.name)
-            self._pending += 1
-        try:
-            future = self._executor.submit(self._run, work)
-        except BaseException:
-            with self._room:
-                self._pending -= 1
-                self._room.notify()
-            raise
-        future.add_done_callback(self._finished)
-        return future
-
-    def _finished(self, future: Future[Any]) -> None:
-        with self._room:
-            self._pending -= 1
-            self._room.notify()
-            if future.cancelled():
-                self._cancelled += 1
-            else:
-                self._done += 1
-
     def stats(self) -> LaneStats:
-        with self._lock:
+        with self._room:
             return LaneStats(
                 name=self.name,
                 threads=self.spec.threads,
                 capacity=self.spec.capacity,
-                pending=self._pending,
+                pending=len(self._queue) + self._running,
                 done=self._done,
                 cancelled=self._cancelled,
                 refused=self._refused,
@@ -207,11 +230,3 @@ def lane(name: str) -> Lane:
 def lanes_stats() -> list[LaneStats]:
     with _lanes_guard:
         return [item.stats() for item in _lanes.values()]
-
-
-def in_lane(name: str, work: Callable[[], T], *, wait: float = 0.0) -> T:
-    """Run ``work`` in lane ``name`` and return its result (or raise its error). Called from a
-    lane's own thread (model work nested in model work), ``work`` runs at once, inline."""
-    if getattr(_local, "lane", None) is not None:
-        return work()
-    return lane(name).submit(work, wait=wait).result()

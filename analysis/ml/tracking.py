@@ -61,6 +61,11 @@ class Tracker:
         self._open: list[Track] = []
         self._count = 0
 
+    @property
+    def open_tracks(self) -> list[Track]:
+        """The tracks a face may still join."""
+        return list(self._open)
+
     def cut(self) -> None:
         """A new shot starts: no face of the previous one continues."""
         self._open = []

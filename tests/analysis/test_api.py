@@ -294,3 +294,36 @@ def test_faces_can_be_enhanced_with_real_esrgan_first(api: APIClient, testdata: 
     assert body["models"]["enhancer"] == "realesrgan"
     assert body["faces"][0]["dominant_emotion"] == "happy"
     assert body["timings_ms"]["enhance"] > 0
+
+
+@pytest.mark.django_db
+def test_a_full_lane_answers_503_busy_with_retry_after(
+    api: APIClient, testdata: Path, fake_models: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from analysis import services as analysis_services
+    from analysis.ml import registry
+    from analysis.ml.registry import LaneSpec
+
+    analysis_services.in_lane(analysis_services.INTERACTIVE, lambda: None)
+    lane = registry.lane(analysis_services.INTERACTIVE)
+    monkeypatch.setattr(lane, "spec", LaneSpec(threads=1, capacity=1))
+    release = threading.Event()
+    lane.submit(release.wait, wait=10)
+    try:
+        response = _post(api, testdata / "scenes" / "astronaut.png")
+    finally:
+        release.set()
+    assert response.status_code == 503
+    assert response["Retry-After"] == "2"
+    assert response.json()["error"]["code"] == "busy"
+    # Once there is room, the same request is answered; work nested in a lane runs inline.
+    assert _post(api, testdata / "scenes" / "astronaut.png").status_code == 200
+    assert (
+        analysis_services.in_lane(
+            analysis_services.INTERACTIVE,
+            lambda: analysis_services.in_lane(analysis_services.INTERACTIVE, lambda: 42),
+        )
+        == 42
+    )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from analysis import services as analysis_services
+from analysis.ml import registry
 from analysis.ml.images import decode_image
+from analysis.ml.registry import LaneSpec
 from archive.models import SavedAnalysis
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import launch, sign_in
@@ -63,7 +67,28 @@ def test_the_live_camera_shows_the_face_and_captures_it(
     )
     assert painted > 100
     page.locator("#stats").filter(has_text="frames/s").wait_for(timeout=30_000)
+    # The face keeps its number, and its timeline has lines drawn.
+    assert face.get_attribute("data-track") == "1"
+    page.wait_for_function(
+        "() => { const c = document.querySelector('.live-face .timeline');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n > 200; }",
+        timeout=30_000,
+    )
     page.screenshot(path=str(REPO_ROOT / "docs" / "screenshots" / "camera.png"))
+
+    # A full live lane: the page says so and goes on once there is room again.
+    lane = registry.lane(analysis_services.LIVE)
+    spec, release = lane.spec, threading.Event()
+    lane.spec = LaneSpec(threads=spec.threads, capacity=1)
+    try:
+        # The page keeps one frame in flight: wait for the lane's one place.
+        lane.submit(release.wait, wait=10)
+        page.locator("#camera-error").filter(has_text="busy; retrying").wait_for(timeout=30_000)
+    finally:
+        release.set()
+        lane.spec = spec
+    page.locator("#camera-error").wait_for(state="hidden", timeout=30_000)
 
     page.fill("#capture-name", "Astronaut live")
     page.get_by_role("button", name="Capture").click()

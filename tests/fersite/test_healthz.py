@@ -150,3 +150,21 @@ def test_the_server_start_warms_the_models_up_when_asked(
     settings.ML_WARMUP = True
     apps.get_app_config("analysis").asgi_started()  # type: ignore[attr-defined]
     assert done.wait(5)
+
+
+@pytest.mark.ml
+@pytest.mark.django_db
+def test_it_lists_the_model_lanes_and_a_model_loaded_in_one_of_them(staff_client: Client) -> None:
+    from analysis import services as analysis_services
+    from analysis.ml import loaders
+
+    analysis_services.in_lane(analysis_services.LIVE, loaders.blazeface_detector)
+    body = staff_client.get("/healthz").json()
+    keys = {weight["key"]: weight for weight in body["models"]["weights"]}
+    # Loaded once per lane, under the lane's name: still reported as loaded.
+    assert keys["blazeface"]["loaded"] is True
+    lanes = {lane["name"]: lane for lane in body["models"]["lanes"]}
+    assert set(lanes) == {"live", "interactive", "heavy"}
+    assert lanes["live"]["done"] >= 1
+    assert lanes["live"]["threads"] == 1
+    assert lanes["heavy"]["capacity"] == 8

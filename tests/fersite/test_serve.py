@@ -3,7 +3,6 @@ port; requests and websockets are served by both, and a process that dies is rep
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -15,7 +14,6 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -23,6 +21,7 @@ from channels.layers import get_channel_layer
 
 from accounts.models import User
 from accounts.services import api_token_create
+from benchmarks.wsclient import WebSocket
 from tests.conftest import REPO_ROOT, database_url_for_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,48 +97,6 @@ def _pid(url: str, key: str) -> int:
         return int(json.loads(response.read())["process"]["pid"])
 
 
-def _websocket(url: str, key: str) -> socket.socket:
-    """A websocket to /ws/jobs/ as an API client (RFC 6455 handshake by hand)."""
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=10)
-    nonce = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /ws/jobs/ HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nAuthorization: Token {key}\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
-def _read_text(sock: socket.socket) -> Any:
-    def exactly(count: int) -> bytes:
-        data = b""
-        while len(data) < count:
-            chunk = sock.recv(count - len(data))
-            assert chunk, "the server closed the websocket"
-            data += chunk
-        return data
-
-    while True:
-        first, second = exactly(2)
-        length = second & 0x7F
-        if length == 126:
-            length = int.from_bytes(exactly(2), "big")
-        elif length == 127:
-            length = int.from_bytes(exactly(8), "big")
-        payload = exactly(length)
-        if first & 0x0F >= 8:
-            continue  # a ping or another control frame
-        assert first == 0x81, f"not one whole text frame: {first:#x}"
-        return json.loads(payload)
-
-
 def test_two_processes_serve_requests_and_websockets_and_one_that_dies_comes_back(
     served: Served, alice: User
 ) -> None:
@@ -150,7 +107,7 @@ def test_two_processes_serve_requests_and_websockets_and_one_that_dies_comes_bac
     assert len(pids) == 2
 
     # Websockets on both processes get the events a worker sends through the channel layer.
-    sockets = [_websocket(url, key) for _ in range(16)]
+    sockets = [WebSocket(url, "/ws/jobs/", key, timeout=10) for _ in range(16)]
     event = {
         "id": 1,
         "kind": "video",
@@ -164,7 +121,7 @@ def test_two_processes_serve_requests_and_websockets_and_one_that_dies_comes_bac
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(send, f"jobs.{alice.pk}", {"type": "job.event", "job": event}).result()
     for sock in sockets:
-        assert _read_text(sock) == {"type": "job", "job": event}
+        assert sock.receive_json() == {"type": "job", "job": event}
         sock.close()
 
     # A process that dies is replaced; the port keeps answering meanwhile.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -33,8 +34,10 @@ SAD = {
 
 
 def _frame(seed: int = 0) -> RGBImage:
+    """A smooth 640x480 picture, a different one for each seed."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    return np.ascontiguousarray(cv2.resize(coarse, (640, 480), interpolation=cv2.INTER_CUBIC))
 
 
 def test_a_face_keeps_its_number_while_it_moves_and_a_new_face_gets_a_new_one() -> None:
@@ -98,11 +101,16 @@ def test_an_unchanged_picture_is_answered_again_without_analysing_it() -> None:
     assert again.repeated
     assert again.result.faces == first.result.faces
     assert len(classifier.batches) == 1
+    # A change in one small region (a mouth that opens) is a new picture, however still the
+    # rest is.
+    mouth = picture.copy()
+    mouth[300:340, 300:340] = 0
+    assert not analyser.analyse(mouth, now=0.15).repeated
     # A changed picture is analysed, and so is an unchanged one after UNCHANGED_SECONDS.
     assert not analyser.analyse(_frame(2), now=0.2).repeated
     analyser.analyse(_frame(2), now=0.3)
     assert not analyser.analyse(_frame(2), now=0.3 + live.UNCHANGED_SECONDS + 0.1).repeated
-    assert len(classifier.batches) == 3
+    assert len(classifier.batches) == 4
 
 
 def test_the_full_detector_runs_once_a_second_and_its_extra_faces_are_carried() -> None:
@@ -115,7 +123,8 @@ def test_the_full_detector_runs_once_a_second_and_its_extra_faces_are_carried() 
     for step in range(20):
         frame = analyser.analyse(_frame(step), now=step * 0.1)
         boxes.append([face.face.box for face in frame.result.faces])
-    assert len(full.calls) == 2  # at 0 s and at 1 s
+    # At 0 s, and at 1.5 s: a second later, but not before 15 frames have gone by.
+    assert len(full.calls) == 2
     assert full.calls[0] == (320, 240)
     assert all(len(found) == 2 for found in boxes)
     assert boxes[0] == [Box(100, 100, 120, 120), Box(500, 80, 40, 40)]
@@ -126,12 +135,13 @@ def test_a_change_in_the_number_of_faces_brings_the_full_detection_forward() -> 
     quick = FakeQuickDetector([Box(100, 100, 120, 120)])
     full = FakeDetector([Box(50, 50, 60, 60)])
     analyser = LiveAnalyser(classifier=fake_scorer(), passes=1, full=full, quick=quick)
-    analyser.analyse(_frame(0), now=0.0)
-    analyser.analyse(_frame(1), now=0.1)
-    quick.boxes = [Box(100, 100, 120, 120), Box(400, 100, 120, 120)]
-    analyser.analyse(_frame(2), now=0.2)  # too soon after the last one
+    for step in range(16):
+        analyser.analyse(_frame(step), now=step * 0.02)
     assert len(full.calls) == 1
-    analyser.analyse(_frame(3), now=0.6)
+    quick.boxes = [Box(100, 100, 120, 120), Box(400, 100, 120, 120)]
+    analyser.analyse(_frame(20), now=0.4)  # too soon after the last one
+    assert len(full.calls) == 1
+    analyser.analyse(_frame(21), now=0.6)  # half a second later: not a whole second
     assert len(full.calls) == 2
 
 
@@ -142,8 +152,10 @@ def test_a_long_stream_keeps_no_more_state_than_its_faces_in_view() -> None:
         # A different face every few frames: 100 faces come and go.
         quick.boxes = [Box(50 + 5 * (step // 3 % 2) * 60, 100, 100, 100)]
         analyser.analyse(_frame(step), now=step * 0.5)
+    # Only the face in view is followed; no history of the faces that left is kept.
+    assert len(analyser.tracker.open_tracks) == 1
     assert analyser.tracker.tracks == []
-    assert len(analyser._smoothed) <= 1
+    assert len(analyser._smoothed) == 1
 
 
 @pytest.mark.ml

@@ -126,6 +126,32 @@ def test_each_lane_sets_its_own_thread_counts_and_priority() -> None:
         )
 
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    assert _call_in(light, seen) == (1, 1, base)
-    assert _call_in(heavy, seen) == (2, 2, min(19, base + 5))
+    # In turn, so that one lane's setting is seen not to leak into the other.
+    for _ in range(2):
+        assert _call_in(light, seen) == (1, 1, base)
+        assert _call_in(heavy, seen) == (2, 2, min(19, base + 5))
     assert lane_threads(default=7) == 7
+    # This thread, outside every lane, keeps its own priority.
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+
+
+def test_a_cancelled_call_leaves_the_queue_with_what_it_holds() -> None:
+    import gc
+    import weakref
+
+    lane = Lane("test-drop", LaneSpec(threads=1, capacity=4))
+    release = threading.Event()
+    lane.submit(release.wait)
+
+    class Frame:
+        pass
+
+    frame = Frame()
+    held = weakref.ref(frame)
+    queued = lane.submit(lambda frame=frame: frame)  # type: ignore[misc]
+    del frame
+    queued.cancel()
+    del queued
+    gc.collect()
+    assert held() is None  # the lane let go of the frame before it ever got its turn
+    release.set()
