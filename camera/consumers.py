@@ -118,18 +118,8 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             try:
                 # Cancelling this task (the socket closed) cancels the frame in the lane.
                 result = await asyncio.wrap_future(services.frame_submit(self.stream, data))
-            except ImageError as exc:
-                await self._error(exc.code, exc.message, frame=number)
-                continue
-            except Busy as exc:
-                await self._error(exc.code, str(exc), frame=number, retry_after=exc.retry_after)
-                continue
-            except FeatureUnavailable as exc:
-                await self._error(exc.code, str(exc), frame=number)
-                continue
-            except Exception:
-                logger.exception("Analysing a camera frame failed")
-                await self._error("server_error", "This frame could not be analysed.", frame=number)
+            except Exception as exc:  # noqa: BLE001 - every failure is answered, see _failed
+                await self._failed(exc, "This frame could not be analysed.", frame=number)
                 continue
             self.last_good_frame = data
             self.unreported_frames += 1
@@ -188,20 +178,24 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             saved = await database_sync_to_async(services.frame_capture_save)(
                 owner=self.user, frame=captured, name=name
             )
-        except ImageError as exc:
-            await self._error(exc.code, exc.message, capture=True)
-            return
-        except Busy as exc:
-            await self._error(exc.code, str(exc), capture=True, retry_after=exc.retry_after)
-            return
-        except FeatureUnavailable as exc:
-            await self._error(exc.code, str(exc), capture=True)
-            return
-        except Exception:
-            logger.exception("Capturing a camera frame failed")
-            await self._error("server_error", "The frame could not be saved.", capture=True)
+        except Exception as exc:  # noqa: BLE001 - every failure is answered, see _failed
+            await self._failed(exc, "The frame could not be saved.", capture=True)
             return
         await self._send({"type": "saved", "analysis_id": saved.pk, "name": saved.name})
+
+    async def _failed(self, exc: Exception, message: str, **extra: Any) -> None:
+        """Answer a failed frame or capture: with the error's own code where the client can
+        act on it (a bad picture, a busy server, a missing model), else as a server error with
+        ``message`` (and the details in the log)."""
+        if isinstance(exc, ImageError):
+            await self._error(exc.code, exc.message, **extra)
+        elif isinstance(exc, Busy):
+            await self._error(exc.code, str(exc), retry_after=exc.retry_after, **extra)
+        elif isinstance(exc, FeatureUnavailable):
+            await self._error(exc.code, str(exc), **extra)
+        else:
+            logger.error("A camera socket failed: %s", message, exc_info=exc)
+            await self._error("server_error", message, **extra)
 
     async def _error(self, code: str, message: str, **extra: Any) -> None:
         await self._send({"type": "error", "error": {"code": code, "message": message}, **extra})

@@ -282,6 +282,7 @@ async def test_capture_after_logout_closes_the_socket_and_saves_nothing(
     closed = await communicator.receive_output(timeout=20)
     assert closed == {"type": "websocket.close", "code": 4401}
     assert not await sync_to_async(SavedAnalysis.objects.exists)()
+    await communicator.disconnect()  # the application ends in this test's event loop
 
 
 async def test_capture_with_a_revoked_token_closes_the_socket(
@@ -300,6 +301,7 @@ async def test_capture_with_a_revoked_token_closes_the_socket(
     await communicator.send_to(text_data='{"type": "capture"}')
     assert (await communicator.receive_output(timeout=20))["code"] == 4401
     assert not await sync_to_async(SavedAnalysis.objects.exists)()
+    await communicator.disconnect()
 
 
 async def test_an_api_client_without_an_origin_connects_with_its_token(
@@ -348,6 +350,7 @@ async def test_a_socket_stops_analysing_once_its_session_is_gone(
         "type": "websocket.close",
         "code": 4401,
     }
+    await communicator.disconnect()
 
 
 async def test_a_socket_stops_analysing_once_its_token_is_revoked(
@@ -365,6 +368,7 @@ async def test_a_socket_stops_analysing_once_its_token_is_revoked(
     await sync_to_async(api_token_revoke)(user=alice, token_id=made.token.pk)
     await communicator.send_to(bytes_data=frame)
     assert (await communicator.receive_output(timeout=20))["code"] == 4401
+    await communicator.disconnect()
 
 
 async def test_a_new_password_closes_the_users_open_sockets_and_revokes_tokens(
@@ -395,7 +399,8 @@ async def test_a_new_password_closes_the_users_open_sockets_and_revokes_tokens(
     assert await bob_socket.receive_nothing(timeout=0.5)
     assert not await sync_to_async(ApiToken.objects.filter(user=alice).exists)()
     assert await sync_to_async(ApiToken.objects.filter(user=bob).count)() == 1
-    await bob_socket.disconnect()
+    for communicator in (alice_socket, token_socket, bob_socket):
+        await communicator.disconnect()
 
 
 async def test_a_socket_of_a_deactivated_user_closes_at_its_next_check(
@@ -416,6 +421,7 @@ async def test_a_socket_of_a_deactivated_user_closes_at_its_next_check(
     for communicator in (session_socket, token_socket):
         await communicator.send_to(bytes_data=frame)
         assert (await communicator.receive_output(timeout=20))["code"] == 4401
+        await communicator.disconnect()
 
 
 async def test_live_frames_and_captures_count_in_the_usage(
