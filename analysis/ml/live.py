@@ -31,17 +31,16 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from analysis.ml import quality, tta
+from analysis.ml import tta
 from analysis.ml.detection import DETECTOR_MIN_FACE, detect_scaled
 from analysis.ml.fused import EDGE_BORDER, merge, same_face
-from analysis.ml.pipeline import summarise
+from analysis.ml.pipeline import judged, summarise
 from analysis.ml.tracking import Tracker
 from analysis.ml.types import (
     EMOTIONS,
     DetectedFace,
     EmotionScores,
     FaceDetector,
-    FaceResult,
     FaceScorer,
     ImageResult,
     RGBImage,
@@ -132,14 +131,7 @@ class LiveAnalyser:
         results = []
         for index, (face, number, per_pass) in enumerate(zip(faces, numbers, scores, strict=True)):
             emotions = self._smooth(number, summarise(per_pass), now)
-            results.append(
-                FaceResult(
-                    index=index,
-                    face=face,
-                    emotions=emotions,
-                    quality=quality.assess(image, face, emotions),
-                )
-            )
+            results.append(judged(image, index, face, emotions))
         # Smoothing state lives as long as its track.
         self._smoothed = {
             number: kept

@@ -122,15 +122,7 @@ def analyse(
             timings["enhance"] = _ms_since(started_enhance)
         scores = classifier.score(sources, views)
         for (index, face), per_pass in zip(indexed, scores, strict=True):
-            emotions = summarise(per_pass)
-            results.append(
-                FaceResult(
-                    index=index,
-                    face=face,
-                    emotions=emotions,
-                    quality=quality.assess(image, face, emotions),
-                )
-            )
+            results.append(judged(image, index, face, summarise(per_pass)))
     timings["classify"] = round(_ms_since(started) - timings.get("enhance", 0.0), 1)
 
     notes = []
@@ -157,6 +149,13 @@ def analyse(
             "emotion": classifier.name,
             **({"enhancer": enhancer.name} if enhancer else {}),
         },
+    )
+
+
+def judged(image: RGBImage, index: int, face: DetectedFace, emotions: EmotionScores) -> FaceResult:
+    """A scored face with the verdict on whether it could be read well."""
+    return FaceResult(
+        index=index, face=face, emotions=emotions, quality=quality.assess(image, face, emotions)
     )
 
 
