@@ -221,7 +221,7 @@ def _tensorflow_start() -> None:
     global _tensorflow_started  # noqa: PLW0603 - once per process.
     if _tensorflow_started:
         return
-    with _tensorflow_lock:
+    with _tensorflow_lock, _loading("TensorFlow", ModelUnavailable):
         if _tensorflow_started:
             return
         import tensorflow as tf
@@ -329,7 +329,7 @@ def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
     image = image_decode(data=data)
 
     def detect() -> Detection:
-        # Detection alone needs no emotion model: loading TensorFlow here would cost seconds.
+        # Detection alone needs no emotion model (loading one would cost seconds).
         model = _detector(detector)
         started = time.perf_counter()
         faces = pipeline.detect(image.pixels, model)

@@ -54,6 +54,9 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         self.passes = services.LIVE_PASSES
         self.detector = "auto"
         self.stream = services.stream_start(detector=self.detector, passes=self.passes)
+        # Each stream's number goes with its answers, so the page can drop a late answer of
+        # the stream that new settings replaced.
+        self.stream_number = 1
         self.worker: asyncio.Task[None] | None = None
         self.authorized_at = time.monotonic()
         # Live frames count in the usage page, written a few times a minute, not per frame.
@@ -65,7 +68,14 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         if self.channel_layer is not None:
             await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self._send({"type": "ready", "passes": self.passes, "detector": self.detector})
+        await self._send(
+            {
+                "type": "ready",
+                "passes": self.passes,
+                "detector": self.detector,
+                "stream": self.stream_number,
+            }
+        )
 
     async def disconnect(self, code: int) -> None:
         worker = getattr(self, "worker", None)
@@ -115,6 +125,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         while self.latest is not None:
             data, number = self.latest, self.latest_number
             self.latest = None
+            stream = self.stream_number
             try:
                 # Cancelling this task (the socket closed) cancels the frame in the lane.
                 result = await asyncio.wrap_future(services.frame_submit(self.stream, data))
@@ -126,7 +137,15 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             self.unreported_faces += len(result["faces"])
             if time.monotonic() - self.reported_at > USAGE_REPORT_SECONDS:
                 await self._report_usage()
-            await self._send({"type": "faces", "frame": number, "dropped": self.dropped, **result})
+            await self._send(
+                {
+                    "type": "faces",
+                    "frame": number,
+                    "stream": stream,
+                    "dropped": self.dropped,
+                    **result,
+                }
+            )
 
     async def _command(self, text: str) -> None:
         try:
@@ -158,7 +177,10 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             self.passes, self.detector = passes, detector
             # A new stream: faces are followed afresh (numbered from 1) with the new settings.
             self.stream = services.stream_start(detector=detector, passes=passes)
-        await self._send({"type": "ready", "passes": passes, "detector": detector})
+            self.stream_number += 1
+        await self._send(
+            {"type": "ready", "passes": passes, "detector": detector, "stream": self.stream_number}
+        )
 
     async def _capture(self, name: str) -> None:
         # Saving acts for the user: make sure they have not logged out or revoked the token

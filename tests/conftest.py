@@ -57,6 +57,16 @@ def _media_in_tmp(settings: LazySettings, tmp_path: Path) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def _no_tensorflow_for_stand_ins(request: pytest.FixtureRequest, monkeypatch: Any) -> None:
+    """Tests with stand-in models need no TensorFlow: the lanes skip starting its pools (an
+    import of several seconds) unless the test runs the real models (marked ``ml``)."""
+    if request.node.get_closest_marker("ml") is None:
+        from analysis import services
+
+        monkeypatch.setattr(services, "_tensorflow_started", True)
+
+
 @pytest.fixture
 def testdata() -> Path:
     if not TESTDATA.is_dir():

@@ -172,20 +172,27 @@ class Lane:
                 self._room.wait_for(lambda: bool(self._queue))
                 future, work = self._queue.popleft()
                 if not future.set_running_or_notify_cancel():
-                    del future, work  # cancelled just now (already counted): keep nothing
+                    del future, work  # cancelled just now (its callback counts it): keep nothing
                     continue
                 self._running += 1
+            result: Any = None
+            error: BaseException | None = None
             try:
-                future.set_result(self._run(work))
+                result = self._run(work)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                future.set_exception(exc)
-            finally:
-                # Nothing of the call is kept once it is answered.
-                del future, work
-                with self._room:
-                    self._running -= 1
-                    self._done += 1
-                    self._room.notify_all()
+                error = exc
+            # The place is free before the caller hears back: an answered caller may at once
+            # submit again, and the counts it reads include its own call.
+            with self._room:
+                self._running -= 1
+                self._done += 1
+                self._room.notify_all()
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+            # Nothing of the call is kept once it is answered.
+            del future, work, result, error
 
     def _run(self, work: Callable[[], T]) -> T:
         torch = sys.modules.get("torch")

@@ -122,6 +122,7 @@ async def test_a_verified_session_gets_faces_for_each_frame(
     assert face["dominant_emotion"] == "happy"
     assert face["track"] == 1
     assert message["repeated"] is False
+    assert message["stream"] == 1
     # The same picture again is answered from the last analysis, with the same face.
     await communicator.send_to(bytes_data=frame)
     again = await communicator.receive_json_from(timeout=20)
@@ -465,4 +466,27 @@ async def test_bad_messages_get_errors_and_the_socket_stays_open(
     assert (await communicator.receive_json_from())["error"]["code"] == "validation_error"
     await communicator.send_to(bytes_data=frame)
     assert (await communicator.receive_json_from(timeout=20))["type"] == "faces"
+    await communicator.disconnect()
+
+
+async def test_new_settings_start_a_new_stream_whose_faces_are_numbered_afresh(
+    alice: User, fake_models: FakeClassifier, frame: bytes
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    assert (await communicator.receive_json_from())["stream"] == 1
+    await communicator.send_to(bytes_data=frame)
+    first = await communicator.receive_json_from(timeout=20)
+    assert (first["stream"], first["passes"]) == (1, 1)
+    # The same settings again change nothing; other settings start stream 2.
+    await communicator.send_to(text_data='{"type": "settings", "passes": 1}')
+    assert (await communicator.receive_json_from())["stream"] == 1
+    await communicator.send_to(text_data='{"type": "settings", "passes": 2}')
+    assert (await communicator.receive_json_from())["stream"] == 2
+    await communicator.send_to(bytes_data=frame)
+    second = await communicator.receive_json_from(timeout=20)
+    assert (second["stream"], second["passes"]) == (2, 2)
+    assert second["faces"][0]["track"] == 1
+    assert second["repeated"] is False  # a new stream has no answer to repeat
     await communicator.disconnect()

@@ -64,7 +64,7 @@
     socket.addEventListener("open", () => {
       if (state.socket !== socket) return;
       state.running = true;
-      state.settings = "";
+      state.streamNumber = 0;
       clearFaces();
       sendSettings();
       $("capture").disabled = false;
@@ -137,10 +137,16 @@
 
   function handle(message) {
     if (message.type === "ready") {
-      const settings = `${message.passes}/${message.detector}`;
-      if (state.settings && state.settings !== settings) clearFaces();
-      state.settings = settings;
+      // New settings start a new stream on the server: its faces are numbered afresh.
+      if (state.streamNumber && state.streamNumber !== message.stream) clearFaces();
+      state.streamNumber = message.stream;
     } else if (message.type === "faces") {
+      if (message.stream !== state.streamNumber) {
+        // A late answer of the stream the new settings replaced: only its frame slot counts.
+        state.waiting = false;
+        requestAnimationFrame(sendFrame);
+        return;
+      }
       const now = performance.now();
       state.waiting = false;
       showError("");
@@ -225,7 +231,8 @@
     const list = $("live-faces");
     const empty = list.querySelector(".empty");
     if (!cards.size && !empty) list.innerHTML = '<p class="muted small empty">No face in view.</p>';
-    else if (cards.size && empty) empty.remove();
+    else if (!cards.size) empty.textContent = "No face in view.";
+    else if (empty) empty.remove();
     // Timelines are redrawn a few times a second, not at every frame.
     if (now - drawnAt > 250) {
       drawnAt = now;
@@ -305,6 +312,9 @@
     state.running = false;
     state.waiting = false;
     clearTimeout(state.retryTimer);
+    $("capture").disabled = true;
+    // Stopped by the person (not by a lost connection, whose message stays): nothing is wrong.
+    if (closeSocket) showError("");
     if (closeSocket && state.socket) {
       state.socket.close();
       state.socket = null;
