@@ -253,15 +253,15 @@ def lane_submit(lane: str, work: Callable[[], T], *, wait: float = 0.0) -> Futur
         _lanes_ready = True
     if lane == HEAVY:
         _tensorflow_start()  # here, in the caller's thread: the heavy lane's is niced
+        run = work
     else:
-        queued = work
 
-        def work() -> T:
-            _tensorflow_start()
-            return queued()
+        def run() -> T:
+            _tensorflow_start()  # in the lane's own thread, at normal priority
+            return work()
 
     try:
-        return registry.lane(lane).submit(work, wait=wait)
+        return registry.lane(lane).submit(run, wait=wait)
     except LaneFull as exc:
         retry = _LANE_RETRY_AFTER.get(lane, 5)
         raise Busy(
@@ -414,9 +414,9 @@ class LiveStream:
     """One camera connection: its settings, and its analyser (analysis.ml.live), which is
     created and used in the live lane only, one frame at a time."""
 
-    detector: str = "auto"
-    passes: int = 3
-    max_pixels: int | None = None
+    detector: str
+    passes: int
+    max_pixels: int | None
     analyser: LiveAnalyser | None = None
 
 

@@ -161,6 +161,7 @@ def queue(jobs: int) -> None:  # noqa: PLR0915 - one scenario, read from top to 
         from accounts.models import User
         from archive.job_kinds import job_create
         from archive.models import Job
+        from fersite.celery import worker_command
 
         owner = User.objects.create(username="bench", email="bench@example.org")
         clip = CLIP.read_bytes()
@@ -174,18 +175,7 @@ def queue(jobs: int) -> None:  # noqa: PLR0915 - one scenario, read from top to 
                         _program("taskset"),
                         "-c",
                         str(number % (os.cpu_count() or 1)),
-                        str(REPO_ROOT / ".venv/bin/celery"),
-                        "-A",
-                        "fersite",
-                        "worker",
-                        "--pool",
-                        "solo",
-                        "-n",
-                        f"bench{number}@%h",
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--loglevel",
-                        "INFO",
+                        *worker_command(f"bench{number}@%h"),
                     ],
                     cwd=REPO_ROOT,
                     env={**env, "ML_THREADS": "1"},

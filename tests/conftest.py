@@ -19,6 +19,7 @@ from analysis.ml.types import Box
 from analysis.services import AnalysisRun
 from archive.models import SavedAnalysis
 from archive.services import analysis_save
+from fersite.celery import worker_command
 from tests.analysis.fakes import FakeDetector, fake_scorer
 from tests.factories import UserFactory
 
@@ -177,20 +178,7 @@ class CeleryWorker:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own worker command
-                [
-                    str(REPO_ROOT / ".venv/bin/celery"),
-                    "-A",
-                    "fersite",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "--loglevel",
-                    "INFO",
-                    "--without-mingle",
-                    "--without-gossip",
-                    "-n",
-                    f"tests-{os.getpid()}@%h",
-                ],
+                worker_command(f"tests-{os.getpid()}@%h"),
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
