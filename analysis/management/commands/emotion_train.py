@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from analysis.ml.loaders import DETECTORS
 from analysis.ml.training import Recipe, train
 
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "fer2013" / "fer2013_train_val.npz"
@@ -29,7 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=Recipe.seed)
         parser.add_argument("--threads", type=int, default=2)
         parser.add_argument(
-            "--limit", type=int, default=0, help="train on the first N faces only (a quick run)"
+            "--limit", type=int, default=0, help="train on N faces only, drawn at random"
+        )
+        parser.add_argument(
+            "--framing",
+            default=Recipe.framing,
+            choices=[*DETECTORS, "none"],
+            help="the detector that frames the faces as the pipeline does; none: FER2013's crops",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -41,6 +48,7 @@ class Command(BaseCommand):
             batch=options["batch"],
             seed=options["seed"],
             limit=options["limit"],
+            framing="" if options["framing"] == "none" else options["framing"],
         )
         manifest = train(
             data=data,

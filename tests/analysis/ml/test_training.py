@@ -60,15 +60,25 @@ def test_a_stopped_run_resumes_and_writes_weights_and_a_manifest(
     with pytest.raises(_Stopped):
         train(data=slice_data, out=out, recipe=recipe, threads=1, say=stop_after_the_first_epoch)
     assert not (out / MANIFEST).exists()
+    # The faces were framed once, by the pipeline's detector, and kept for the resumed run.
+    (framed,) = out.glob("framed-*.npz")
+    crops = np.load(framed)["train_x"]
+    original = np.load(slice_data)["train_x"]
+    assert crops.shape == original.shape
+    assert crops.dtype == np.uint8
+    assert (crops != original).any(axis=(1, 2)).mean() > 0.5
     lines: list[str] = []
     manifest = train(data=slice_data, out=out, recipe=recipe, threads=1, say=lines.append)
     assert lines[0] == "Resuming after epoch 1 of 2"
+    assert not any(line.startswith("Framing") for line in lines)
     assert [h["epoch"] for h in manifest["history"]] == [1, 2]
     written = json.loads((out / MANIFEST).read_text())
     assert written == manifest
     assert written["data"]["sha256"] == sha256_of(slice_data)
     assert written["weights"]["sha256"] == sha256_of(out / WEIGHTS)
     assert written["seed"] == recipe.seed
+    assert written["recipe"]["framing"] == "auto"
+    assert written["peak_memory_mib"] > 0
     assert tuple(written["validation"]["recall"]) == EMOTIONS
     assert 0.0 <= written["validation"]["top1"] <= 1.0
     network = load_network(out)
@@ -83,7 +93,7 @@ def test_loading_refuses_weights_whose_checksum_differs(slice_data: Path, tmp_pa
     train(
         data=slice_data,
         out=out,
-        recipe=Recipe(epochs=1, batch=64, widths=(8, 16, 16, 32)),
+        recipe=Recipe(epochs=1, batch=64, widths=(8, 16, 16, 32), framing=""),
         threads=1,
         say=lambda line: None,
     )
