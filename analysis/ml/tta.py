@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from analysis.ml.alignment import View
 
 MAX_PASSES = 20
+# What an analysis uses unless told otherwise (the API's and the page's default).
+DEFAULT_PASSES = 10
 
 _VIEWS: tuple[View, ...] = (
     View(),

@@ -102,7 +102,7 @@ def test_a_manifest_that_does_not_match_its_file_is_refused(tmp_path: Path) -> N
 
 
 @pytest.mark.ml
-@pytest.mark.parametrize("model", ["fer", "face-api", "ensemble"])
+@pytest.mark.parametrize("model", ["fer", "face-api", "fer-resnet", "ensemble"])
 def test_each_emotion_model_finds_the_smile(testdata: Path, model: str) -> None:
     image = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
     result = analyse(
@@ -111,5 +111,9 @@ def test_each_emotion_model_finds_the_smile(testdata: Path, model: str) -> None:
         classifier=loaders.emotion_classifier(model, models_dir=settings.ML_MODELS_DIR),
         passes=4,
     )
-    assert result.faces[0].emotions.dominant == "happy"
-    assert result.models["emotion"].count("+") == (1 if model == "ensemble" else 0)
+    emotions = result.faces[0].emotions
+    assert emotions.dominant == "happy"
+    assert sum(emotions.probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+    assert emotions.confidence == max(emotions.probabilities.values())
+    members = loaders.default_ensemble().members if model == "ensemble" else (model,)
+    assert result.models["emotion"] == "+".join(members)

@@ -1,0 +1,110 @@
+"""Choosing the ensemble's weights and temperature, and the calibration error that says whether
+confidence means what it says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.ml import calibration, loaders
+from analysis.ml.alignment import View
+from analysis.ml.ensemble import Ensemble, calibrated
+from analysis.ml.types import EMOTIONS, Box, DetectedFace
+from tests.analysis.fakes import FakeClassifier
+
+
+def _labelled(probabilities: np.ndarray, seed: int) -> np.ndarray:
+    """Labels drawn from ``probabilities`` themselves: what a perfectly calibrated model sees."""
+    rng = np.random.default_rng(seed)
+    cumulative = probabilities.cumsum(axis=1)
+    return (rng.random((len(probabilities), 1)) > cumulative).sum(axis=1).astype(np.int64)
+
+
+def _random_probabilities(count: int, seed: int, sharpness: float = 2.0) -> np.ndarray:
+    logits = np.random.default_rng(seed).normal(size=(count, len(EMOTIONS))) * sharpness
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_a_calibrated_model_has_a_small_error_and_an_overconfident_one_a_large_one() -> None:
+    truth = _random_probabilities(20000, seed=1)
+    labels = _labelled(truth, seed=2)
+    assert calibration.expected_calibration_error(truth, labels) < 0.02
+    overconfident = calibrated(truth, 0.4)
+    assert calibration.expected_calibration_error(overconfident, labels) > 0.1
+
+
+def test_the_fitted_temperature_undoes_a_known_sharpening() -> None:
+    truth = _random_probabilities(20000, seed=3)
+    labels = _labelled(truth, seed=4)
+    # One member, one view, sharpened as if by a temperature of 0.5: the fit should find 2.
+    members = calibrated(truth, 0.5)[None, :, None, :]
+    temperature = calibration.fit_temperature(members, labels, [1.0])
+    assert temperature == pytest.approx(2.0, rel=0.08)
+    after = calibration.combined(members, [1.0], temperature)
+    before = calibration.combined(members, [1.0])
+    assert calibration.expected_calibration_error(
+        after, labels
+    ) < calibration.expected_calibration_error(before, labels)
+    # The order of the emotions, and so top-1, is unchanged.
+    assert (after.argmax(axis=1) == before.argmax(axis=1)).all()
+
+
+def test_the_chosen_weights_favour_the_member_that_knows() -> None:
+    truth = _random_probabilities(3000, seed=5, sharpness=3.0)
+    labels = _labelled(truth, seed=6)
+    noise = _random_probabilities(3000, seed=7, sharpness=3.0)
+    members = np.stack([noise, truth])[:, :, None, :]
+    weights = calibration.choose_weights(members, labels, step=0.25)
+    assert sum(weights) == pytest.approx(1.0)
+    assert weights[1] > weights[0]
+
+
+def test_the_ensemble_averages_its_members_with_their_weights() -> None:
+    happy = FakeClassifier()
+    sad = FakeClassifier({name: (0.7 if name == "sad" else 0.05) for name in EMOTIONS})
+    picture = np.full((96, 96, 3), 128, dtype=np.uint8)
+    face = DetectedFace(Box(24, 24, 48, 48), 0.99, "fake")
+    views = [View(), View(flip=True)]
+    scores = Ensemble([happy, sad], weights=[3, 1]).score([(picture, face)], views)
+    expected = 0.75 * np.array([happy.probabilities[e] for e in EMOTIONS]) + 0.25 * np.array(
+        [sad.probabilities[e] for e in EMOTIONS]
+    )
+    assert scores.shape == (1, 2, 7)
+    np.testing.assert_allclose(scores[0, 0], expected, atol=1e-6)
+    sharper = Ensemble([happy, sad], weights=[3, 1], temperature=0.5).score(
+        [(picture, face)], views
+    )
+    np.testing.assert_allclose(sharper.sum(axis=-1), 1.0)
+    assert sharper[0, 0].max() > scores[0, 0].max()
+    assert sharper[0, 0].argmax() == scores[0, 0].argmax()
+    with pytest.raises(ValueError, match="weight"):
+        Ensemble([happy, sad], weights=[1])
+
+
+def test_the_default_ensemble_is_the_committed_choice() -> None:
+    chosen = json.loads(loaders.ENSEMBLE_FILE.read_text())
+    default = loaders.default_ensemble()
+    assert default.members == tuple(member["name"] for member in chosen["members"])
+    assert default.temperature == chosen["temperature"]
+    assert set(default.members) <= {"fer", "face-api", "fer-resnet"}
+
+
+def test_an_unreadable_choice_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    broken = tmp_path / "ensemble.json"
+    broken.write_text(
+        json.dumps({"members": [{"name": "vgg-face", "weight": 1}], "temperature": 1})
+    )
+    monkeypatch.setattr(loaders, "ENSEMBLE_FILE", broken)
+    loaders.default_ensemble.cache_clear()
+    try:
+        with pytest.raises(OSError, match="unknown networks"):
+            loaders.default_ensemble()
+        broken.write_text("{")
+        with pytest.raises(OSError, match="not a readable choice"):
+            loaders.default_ensemble()
+    finally:
+        loaders.default_ensemble.cache_clear()
