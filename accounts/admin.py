@@ -59,12 +59,15 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
         "is_staff",
         "date_joined",
     )
-    list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
+    list_filter = ("is_active", "is_staff", "is_superuser", "identity_enabled", "date_joined")
     search_fields = ("email", "username")
     inlines = (EmailDeviceInline, TOTPDeviceInline, StaticDeviceInline, ApiTokenInline)
+    readonly_fields = ("identity_enabled",)
     fieldsets = (
         (None, {"fields": ("email", "username", "password", "avatar")}),
         ("Personal info", {"fields": ("first_name", "last_name")}),
+        # The user's own consent: shown, never changed by staff.
+        ("Identity features", {"fields": ("identity_enabled",)}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},

@@ -46,6 +46,12 @@ class EmailUserManager(UserManager["User"]):
 class User(AbstractUser):
     email = models.EmailField("email address", unique=True)
     avatar = models.ImageField(upload_to=avatar_path, blank=True)
+    # Identity features (verifying, recognising people) work only once the user turns them on.
+    identity_enabled = models.BooleanField(
+        "identity features",
+        default=False,
+        help_text="Compare faces to tell whether they are the same person, and recognise people.",
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = ["username"]

@@ -79,6 +79,12 @@ def user_username_set(*, user: User, username: str) -> None:
         raise ValidationError("This username is taken.") from exc
 
 
+def user_identity_set(*, user: User, enabled: bool) -> None:
+    """Turn identity features (face signatures, verification, recognition) on or off."""
+    user.identity_enabled = enabled
+    user.save(update_fields=["identity_enabled"])
+
+
 def user_avatar_remove(*, user: User) -> None:
     if user.avatar:
         user.avatar.delete(save=True)

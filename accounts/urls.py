@@ -10,6 +10,7 @@ urlpatterns = [
     path("2fa/app/remove/", views.totp_remove, name="totp_remove"),
     path("2fa/backup-codes/", views.backup_codes_new, name="backup_codes"),
     path("profile/", views.profile_page, name="profile"),
+    path("profile/identity/", views.identity_set, name="identity_set"),
     path("avatar/", views.avatar_file, name="avatar"),
     path("avatar/upload/", views.avatar_upload, name="avatar_upload"),
     path("avatar/remove/", views.avatar_remove, name="avatar_remove"),

@@ -106,6 +106,17 @@ def profile_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+def identity_set(request: HttpRequest) -> HttpResponse:
+    enabled = request.POST.get("enabled") == "on"
+    services.user_identity_set(user=_user(request), enabled=enabled)
+    messages.success(
+        request, "Identity features are on." if enabled else "Identity features are off."
+    )
+    return redirect("accounts:profile")
+
+
+@login_required
+@require_POST
 def avatar_upload(request: HttpRequest) -> HttpResponse:
     form = AvatarForm(request.POST, request.FILES)
     if not form.is_valid():

@@ -19,17 +19,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from analysis.ml import loaders, pipeline, registry, video
+from analysis.ml import embeddings, loaders, pipeline, registry, video
 from analysis.ml.annotate import annotate
 from analysis.ml.enhance import face_region
 from analysis.ml.images import (
     DecodedImage,
+    ImageError,
     check_file_size,
     decode_image,
     encode_jpeg,
@@ -337,6 +338,75 @@ def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
         return Detection(image=image, faces=faces, detector=model.name, millis=millis)
 
     return in_lane(INTERACTIVE, detect)
+
+
+class IdentityOff(PermissionError):
+    """Identity features are off for this user (they turn them on in the profile)."""
+
+    code = "identity_off"
+    http_status = 403
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Identity features are off for your account: turn them on in your profile "
+            "(/accounts/profile/#identity, or PATCH /api/v1/me with identity_enabled) first."
+        )
+
+
+class NoFace(ImageError):
+    code = "no_face"
+
+    def __init__(self, which: str) -> None:
+        super().__init__(f"No face was found in {which}.")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Whether the largest faces of two pictures are of the same person."""
+
+    same: bool
+    similarity: float
+    threshold: float
+    faces: tuple[DetectedFace, DetectedFace]
+    model: str
+
+
+def identity_require(user: Any) -> None:
+    """Raise IdentityOff unless ``user`` has turned identity features on."""
+    if not getattr(user, "identity_enabled", False):
+        raise IdentityOff
+
+
+def faces_verify(*, data_a: bytes, data_b: bytes) -> Verification:
+    """Compare the largest face of each picture by their signatures (analysis.ml.embeddings).
+
+    Raises NoFace when a picture has no face, ImageError for a picture that cannot be read.
+    Callers check the user's consent first (identity_require)."""
+    images = (image_decode(data=data_a), image_decode(data=data_b))
+
+    def verify() -> Verification:
+        detector = _detector("auto")
+        with _loading("The face signature model", ModelUnavailable):
+            embedder = loaders.face_embedder()
+        signatures, faces = [], []
+        for name, image in zip(("image_a", "image_b"), images, strict=True):
+            found = pipeline.detect(image.pixels, detector)
+            if not found:
+                raise NoFace(name)
+            largest = max(found, key=lambda face: face.box.w * face.box.h)
+            faces.append(largest)
+            signatures.append(embedder.embed(image.pixels, [largest])[0])
+        similarity = embeddings.similarity(signatures[0], signatures[1])
+        threshold = embeddings.SAME_PERSON_SIMILARITY
+        return Verification(
+            same=similarity >= threshold,
+            similarity=similarity,
+            threshold=threshold,
+            faces=(faces[0], faces[1]),
+            model=embedder.name,
+        )
+
+    return in_lane(INTERACTIVE, verify)
 
 
 def analysis_run(

@@ -32,6 +32,9 @@ class MeOutput(_Output):
     avatar = serializers.CharField(allow_null=True, help_text="URL of the avatar, if any")
     date_joined = serializers.DateTimeField()
     second_factor = SecondFactorOutput()
+    identity_enabled = serializers.BooleanField(
+        help_text="whether identity features (verify, recognise people) are on"
+    )
 
 
 def _me(request: Request, user: User) -> dict[str, Any]:
@@ -44,6 +47,7 @@ def _me(request: Request, user: User) -> dict[str, Any]:
                 "username": user.username,
                 "avatar": avatar,
                 "date_joined": user.date_joined,
+                "identity_enabled": user.identity_enabled,
                 "second_factor": {
                     "email_code": True,
                     "authenticator_app": selectors.has_authenticator_app(user),
@@ -55,7 +59,8 @@ def _me(request: Request, user: User) -> dict[str, Any]:
 
 
 class MeApi(APIView):
-    """The signed-in user's profile: read it, change the username, set or remove the avatar.
+    """The signed-in user's profile: read it, change the username, set or remove the avatar,
+    turn identity features on or off.
 
     The e-mail address and the password change on the account pages, which ask for the
     mailbox's confirmation and the current password.
@@ -70,6 +75,9 @@ class MeApi(APIView):
             required=False, allow_empty_file=True, help_text="JPEG, PNG, WebP or BMP"
         )
         remove_avatar = serializers.BooleanField(required=False, default=False)
+        identity_enabled = serializers.BooleanField(
+            required=False, help_text="turn identity features (verify, recognise people) on or off"
+        )
 
         def validate_username(self, value: str) -> str:
             user = self.context["user"]
@@ -104,6 +112,8 @@ class MeApi(APIView):
                 raise serializers.ValidationError({"avatar": [str(exc)]}) from exc
         if data["remove_avatar"]:
             services.user_avatar_remove(user=user)
+        if "identity_enabled" in data:
+            services.user_identity_set(user=user, enabled=data["identity_enabled"])
         return Response(_me(request, user))
 
 

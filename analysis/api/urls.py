@@ -3,8 +3,9 @@ save)."""
 
 from django.urls import path
 
-from analysis.api.views import DetectApi
+from analysis.api.views import DetectApi, VerifyApi
 
 urlpatterns = [
     path("detect", DetectApi.as_view(), name="detect"),
+    path("verify", VerifyApi.as_view(), name="verify"),
 ]

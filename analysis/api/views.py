@@ -115,3 +115,57 @@ class DetectApi(APIView):
             data=services.upload_read(data["image"]), detector=data["detector"]
         )
         return Response(DetectionOutput(detection).data)
+
+
+class VerificationOutput(serializers.Serializer):  # type: ignore[type-arg]
+    same = serializers.BooleanField(help_text="whether the two faces are of the same person")
+    similarity = serializers.FloatField(
+        help_text="cosine of the two faces' signatures: 1 for the same signature"
+    )
+    threshold = serializers.FloatField(help_text="the similarity from which faces are the same")
+    faces = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4),
+        help_text="the compared face of each picture, [x, y, w, h] in pixels",
+    )
+    model = serializers.CharField(help_text="the face signature model")
+
+
+class VerifyApi(APIView):
+    """Whether two pictures show the same person: the largest face of each is compared.
+
+    Identity features must be on for the user (profile, or PATCH /api/v1/me); otherwise 403
+    ``identity_off``. A picture without a face answers 400 ``no_face``. The answer is a
+    measurement with errors (see the README's "People"), never proof of identity.
+    """
+
+    parser_classes = (MultiPartParser, FormParser)
+    throttle_scope = "analyze"
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        image_a = serializers.FileField(allow_empty_file=True)
+        image_b = serializers.FileField(allow_empty_file=True)
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={200: VerificationOutput, 403: ErrorOutput, **IMAGE_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        services.identity_require(request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        verification = services.faces_verify(
+            data_a=services.upload_read(data["image_a"]),
+            data_b=services.upload_read(data["image_b"]),
+        )
+        return Response(
+            VerificationOutput(
+                {
+                    "same": verification.same,
+                    "similarity": round(verification.similarity, 4),
+                    "threshold": verification.threshold,
+                    "faces": [face.box.as_list() for face in verification.faces],
+                    "model": verification.model,
+                }
+            ).data
+        )

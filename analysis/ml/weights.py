@@ -91,6 +91,30 @@ def blazeface_model() -> WeightFile:
     )
 
 
+def dlib_landmarks_model() -> WeightFile:
+    return WeightFile(
+        key="dlib-landmarks",
+        model="dlib 5-point face landmarks",
+        path=package_file(
+            "face_recognition_models", "models", "shape_predictor_5_face_landmarks.dat"
+        ),
+        source="ships in the face_recognition_models package",
+        required=False,
+    )
+
+
+def dlib_descriptor_model() -> WeightFile:
+    return WeightFile(
+        key="dlib-descriptor",
+        model="dlib ResNet face descriptor",
+        path=package_file(
+            "face_recognition_models", "models", "dlib_face_recognition_resnet_model_v1.dat"
+        ),
+        source="ships in the face_recognition_models package",
+        required=False,
+    )
+
+
 def realesrgan_model() -> WeightFile:
     return WeightFile(
         key="realesrgan",
@@ -118,6 +142,8 @@ def all_weights(models_dir: Path) -> list[WeightFile]:
         fer_resnet_model(),
         mtcnn_model(),
         blazeface_model(),
+        dlib_landmarks_model(),
+        dlib_descriptor_model(),
         realesrgan_model(),
         gfpgan_model(models_dir),
     ]

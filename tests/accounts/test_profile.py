@@ -51,6 +51,24 @@ def test_the_username_can_change_but_stays_unique(
     assert alice.username == "alice_w"
 
 
+def test_identity_features_are_off_until_turned_on_in_the_profile(
+    alice_client: Client, alice: User
+) -> None:
+    page = alice_client.get("/accounts/profile/").content.decode()
+    assert "Recognising people" in page
+    assert 'id="id_identity_enabled">' in page  # not checked
+    response = alice_client.post("/accounts/profile/identity/", {"enabled": "on"}, follow=True)
+    assert "Identity features are on." in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.identity_enabled is True
+    assert 'id="id_identity_enabled" checked>' in response.content.decode()
+    alice_client.post("/accounts/profile/identity/", {})
+    alice.refresh_from_db()
+    assert alice.identity_enabled is False
+    # Only a POST changes it.
+    assert alice_client.get("/accounts/profile/identity/").status_code == 405
+
+
 def test_an_avatar_becomes_a_square_thumbnail_shown_in_the_navigation(
     alice_client: Client, alice: User
 ) -> None:
