@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
@@ -377,6 +378,34 @@ def identity_require(user: Any) -> None:
         raise IdentityOff
 
 
+@dataclass(frozen=True)
+class Signed:
+    """The faces of a picture, left to right, with their signatures (faces x dimensions)."""
+
+    image: DecodedImage
+    faces: list[DetectedFace]
+    signatures: npt.NDArray[np.float32]
+    model: str
+
+
+def _embedder() -> embeddings.FaceEmbedder:
+    with _loading("The face signature model", ModelUnavailable):
+        return loaders.face_embedder()
+
+
+def faces_sign(*, data: bytes) -> Signed:
+    """Find every face of an uploaded picture and compute its signature. Callers check the
+    user's consent first (identity_require)."""
+    image = image_decode(data=data)
+
+    def sign() -> Signed:
+        faces = pipeline.detect(image.pixels, _detector("auto"))
+        embedder = _embedder()
+        return Signed(image, faces, embedder.embed(image.pixels, faces), embedder.name)
+
+    return in_lane(INTERACTIVE, sign)
+
+
 def faces_verify(*, data_a: bytes, data_b: bytes) -> Verification:
     """Compare the largest face of each picture by their signatures (analysis.ml.embeddings).
 
@@ -386,8 +415,7 @@ def faces_verify(*, data_a: bytes, data_b: bytes) -> Verification:
 
     def verify() -> Verification:
         detector = _detector("auto")
-        with _loading("The face signature model", ModelUnavailable):
-            embedder = loaders.face_embedder()
+        embedder = _embedder()
         signatures, faces = [], []
         for name, image in zip(("image_a", "image_b"), images, strict=True):
             found = pipeline.detect(image.pixels, detector)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import FileResponse, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from accounts.admin import UserAdmin
 from accounts.models import User
 from archive.jobs import job_cancel
-from archive.models import Face, Job, SavedAnalysis
+from archive.models import Face, Job, Person, SavedAnalysis
 from archive.services import account_delete, analyses_delete
 from archive.views import image_response
 
@@ -187,3 +187,26 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for job in queryset.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING]):
             cancelled += job_cancel(job).state == Job.State.CANCELLED
         self.message_user(request, f"{cancelled} job(s) cancelled.")
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Enrolled people with how many faces each has; signatures are never shown."""
+
+    list_display = ("name", "owner", "photos", "created", "updated")
+    search_fields = ("name", "owner__email")
+    list_filter = ("created",)
+    fields = ("name", "owner", "photos", "created", "updated")
+    readonly_fields = ("owner", "photos", "created", "updated")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Person]:
+        people: QuerySet[Person] = super().get_queryset(request)
+        return people.annotate(photo_count=Count("signatures"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # People are enrolled by their owner, with consent; never by staff.
+        return False
+
+    @admin.display(description="enrolled faces", ordering="photo_count")
+    def photos(self, person: Person) -> int:
+        return int(getattr(person, "photo_count", 0))

@@ -264,3 +264,48 @@ class Job(models.Model):
             return None
         end = self.finished or self.heartbeat or self.started
         return round((end - self.started).total_seconds(), 1)
+
+
+class Person(models.Model):
+    """Someone the user has enrolled, to be recognised in their pictures (with their consent:
+    identity features must be on). The person keeps signatures, never the photos."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="people"
+    )
+    name = models.CharField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name", "id")
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="archive_person_owner_name")
+        ]
+        verbose_name_plural = "people"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PersonSignature(models.Model):
+    """One face of a person, as its signature (analysis.ml.embeddings): a vector of float32,
+    from which the face cannot be seen again."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "uploaded photo"
+        ARCHIVE = "archive", "saved analysis"
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="signatures")
+    vector = models.BinaryField()
+    model = models.CharField(max_length=40)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    # Where the face was in its picture, [x, y, w, h].
+    box = models.JSONField(default=list)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created", "id")
+
+    def __str__(self) -> str:
+        return f"signature {self.pk} of {self.person}"

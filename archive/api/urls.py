@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from archive.api import jobs, views
+from archive.api import jobs, people, views
 
 urlpatterns = [
     path("analyze", views.AnalyzeApi.as_view(), name="analyze"),
@@ -23,4 +23,16 @@ urlpatterns += [
     path("jobs/<int:job_id>/cancel", jobs.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<int:job_id>/export/<str:fmt>", jobs.JobExportApi.as_view(), name="job-export"),
     path("jobs/<int:job_id>/files/<str:name>", jobs.JobFileApi.as_view(), name="job-file"),
+]
+
+urlpatterns += [
+    path("people", people.PeopleListApi.as_view(), name="people-list"),
+    path("people/<int:person_id>", people.PersonDetailApi.as_view(), name="person-detail"),
+    path("people/<int:person_id>/photos", people.PersonPhotosApi.as_view(), name="person-photos"),
+    path(
+        "people/<int:person_id>/photos/<int:signature_id>",
+        people.PersonPhotoDetailApi.as_view(),
+        name="person-photo",
+    ),
+    path("identify", people.IdentifyApi.as_view(), name="identify"),
 ]

@@ -1,0 +1,234 @@
+"""/api/v1/people (enrolled people and their photos) and POST /api/v1/identify.
+
+Reading and deleting people always work, so that a user can see and remove what is stored;
+enrolling a face and recognising faces need identity features on (403 ``identity_off``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.serializers import ErrorOutput, _Output
+from accounts.models import User
+from analysis import services as analysis_services
+from analysis.api.views import IMAGE_ERRORS
+from archive import people
+from archive.models import Person
+
+PERSON_ID = OpenApiParameter("person_id", int, OpenApiParameter.PATH)
+SIGNATURE_ID = OpenApiParameter("signature_id", int, OpenApiParameter.PATH)
+ERRORS: dict[Any, Any] = {400: ErrorOutput, 401: ErrorOutput, 403: ErrorOutput, 404: ErrorOutput}
+
+
+def _owner(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - the API requires authentication
+    return user
+
+
+class PhotoOutput(_Output):
+    id = serializers.IntegerField()
+    origin = serializers.CharField(
+        source="source", help_text="upload: an uploaded photo; archive: a saved analysis"
+    )
+    box = serializers.ListField(
+        child=serializers.IntegerField(), help_text="where the face was in its photo"
+    )
+    created = serializers.DateTimeField()
+
+
+class PersonOutput(_Output):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    photo_count = serializers.IntegerField(help_text="enrolled faces (signatures, not photos)")
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+
+class PersonDetailOutput(PersonOutput):
+    photos = PhotoOutput(many=True)
+
+
+def _person(person: Person) -> Any:
+    return PersonOutput(person).data
+
+
+def _person_detail(person: Person) -> Any:
+    photos = [PhotoOutput(signature).data for signature in person.signatures.all()]
+    return {**PersonOutput(person).data, "photos": photos}
+
+
+class PersonInput(serializers.Serializer):  # type: ignore[type-arg]
+    name = serializers.CharField(max_length=people.NAME_MAX_LENGTH)
+
+
+class PeopleListApi(APIView):
+    """The people you have enrolled (GET), or enrol a new one by name (POST; then add photos)."""
+
+    parser_classes = (JSONParser, MultiPartParser, FormParser)
+
+    @extend_schema(responses={200: PersonOutput(many=True), 401: ErrorOutput})
+    def get(self, request: Request) -> Response:
+        return Response([_person(person) for person in people.people_of(_owner(request))])
+
+    @extend_schema_serializer(component_name="PersonInput")
+    class InputSerializer(PersonInput):
+        pass
+
+    @extend_schema(
+        request=InputSerializer, responses={201: PersonDetailOutput, 409: ErrorOutput, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        owner = _owner(request)
+        analysis_services.identity_require(owner)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        person = people.person_create(owner=owner, name=serializer.validated_data["name"])
+        person = people.person_get(owner=owner, person_id=person.pk)
+        return Response(_person_detail(person), status=status.HTTP_201_CREATED)
+
+
+class PersonDetailApi(APIView):
+    """One enrolled person: read, rename (PATCH), or delete with every signature (DELETE)."""
+
+    parser_classes = (JSONParser, MultiPartParser, FormParser)
+
+    @extend_schema(parameters=[PERSON_ID], responses={200: PersonDetailOutput, **ERRORS})
+    def get(self, request: Request, person_id: int) -> Response:
+        return Response(
+            _person_detail(people.person_get(owner=_owner(request), person_id=person_id))
+        )
+
+    @extend_schema(
+        parameters=[PERSON_ID],
+        request=PersonInput,
+        responses={200: PersonDetailOutput, **ERRORS},
+    )
+    def patch(self, request: Request, person_id: int) -> Response:
+        owner = _owner(request)
+        person = people.person_get(owner=owner, person_id=person_id)
+        serializer = PersonInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        people.person_rename(person=person, name=serializer.validated_data["name"])
+        return Response(_person_detail(people.person_get(owner=owner, person_id=person_id)))
+
+    @extend_schema(parameters=[PERSON_ID], responses={204: None, **ERRORS})
+    def delete(self, request: Request, person_id: int) -> Response:
+        people.person_delete(person=people.person_get(owner=_owner(request), person_id=person_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PersonPhotosApi(APIView):
+    """Enrol a face from a photo: the photo's only face, or the one numbered ``face`` (left to
+    right, as /api/v1/detect numbers them). Only its signature is kept, not the photo."""
+
+    parser_classes = (MultiPartParser, FormParser)
+    throttle_scope = "analyze"
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        image = serializers.FileField(allow_empty_file=True)
+        face = serializers.IntegerField(required=False, min_value=0)
+
+    @extend_schema(
+        parameters=[PERSON_ID],
+        request={"multipart/form-data": InputSerializer},
+        responses={201: PhotoOutput, 409: ErrorOutput, **ERRORS, **IMAGE_ERRORS},
+    )
+    def post(self, request: Request, person_id: int) -> Response:
+        owner = _owner(request)
+        analysis_services.identity_require(owner)
+        person = people.person_get(owner=owner, person_id=person_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        signature = people.person_photo_add(
+            person=person,
+            data=analysis_services.upload_read(data["image"]),
+            face=data.get("face"),
+        )
+        return Response(PhotoOutput(signature).data, status=status.HTTP_201_CREATED)
+
+
+class PersonPhotoDetailApi(APIView):
+    """Remove one enrolled face (its signature) from a person."""
+
+    @extend_schema(parameters=[PERSON_ID, SIGNATURE_ID], responses={204: None, **ERRORS})
+    def delete(self, request: Request, person_id: int, signature_id: int) -> Response:
+        person = people.person_get(owner=_owner(request), person_id=person_id)
+        people.signature_delete(person=person, signature_id=signature_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RecognisedPersonOutput(_Output):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class RecognisedFaceOutput(_Output):
+    index = serializers.IntegerField(help_text="the face's number, left to right")
+    box = serializers.ListField(child=serializers.IntegerField())
+    person = RecognisedPersonOutput(allow_null=True, help_text="null: nobody you enrolled")
+    similarity = serializers.FloatField(
+        allow_null=True, help_text="to the closest enrolled face; null when nobody is enrolled"
+    )
+
+
+class IdentificationOutput(_Output):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    faces = RecognisedFaceOutput(many=True)
+    threshold = serializers.FloatField(help_text="the similarity from which a face is named")
+    model = serializers.CharField()
+
+
+class IdentifyApi(APIView):
+    """Name each face of a picture with the closest of your enrolled people, or unknown."""
+
+    parser_classes = (MultiPartParser, FormParser)
+    throttle_scope = "analyze"
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        image = serializers.FileField(allow_empty_file=True)
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={200: IdentificationOutput, 403: ErrorOutput, **IMAGE_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        owner = _owner(request)
+        analysis_services.identity_require(owner)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        found = people.identify(
+            owner=owner, data=analysis_services.upload_read(serializer.validated_data["image"])
+        )
+        return Response(
+            IdentificationOutput(
+                {
+                    "width": found.width,
+                    "height": found.height,
+                    "faces": [
+                        {
+                            "index": face.index,
+                            "box": face.face.box.as_list(),
+                            "person": None
+                            if face.person is None
+                            else {"id": face.person.pk, "name": face.person.name},
+                            "similarity": None
+                            if face.similarity is None
+                            else round(face.similarity, 4),
+                        }
+                        for face in found.faces
+                    ],
+                    "threshold": found.threshold,
+                    "model": found.model,
+                }
+            ).data
+        )

@@ -1,0 +1,145 @@
+"""People: enrol by name and photos, rename, delete, recognise them; owner-scoped, with consent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.services import user_delete
+from archive.models import Person, PersonSignature
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def api(alice: User) -> APIClient:
+    alice.identity_enabled = True
+    alice.save(update_fields=["identity_enabled"])
+    return _client(alice)
+
+
+def _photo(api: APIClient, person_id: int, path: Path, **fields: int):  # type: ignore[no-untyped-def]
+    with path.open("rb") as handle:
+        return api.post(
+            f"/api/v1/people/{person_id}/photos", {"image": handle, **fields}, format="multipart"
+        )
+
+
+def _identify(api: APIClient, path: Path):  # type: ignore[no-untyped-def]
+    with path.open("rb") as handle:
+        return api.post("/api/v1/identify", {"image": handle}, format="multipart")
+
+
+def test_enrolling_needs_identity_features_on_but_reading_and_deleting_do_not(
+    alice: User,
+) -> None:
+    client = _client(alice)
+    response = client.post("/api/v1/people", {"name": "Rose"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "identity_off"
+    assert client.post("/api/v1/identify", {}, format="multipart").status_code == 403
+    person = Person.objects.create(owner=alice, name="Kit")
+    assert [p["name"] for p in client.get("/api/v1/people").json()] == ["Kit"]
+    assert client.post(f"/api/v1/people/{person.pk}/photos", {}).status_code == 403
+    assert client.delete(f"/api/v1/people/{person.pk}").status_code == 204
+    assert not Person.objects.filter(pk=person.pk).exists()
+
+
+def test_people_are_created_renamed_and_deleted_by_their_owner_only(
+    api: APIClient, bob: User
+) -> None:
+    created = api.post("/api/v1/people", {"name": "  Rose   Leslie "}, format="json")
+    assert created.status_code == 201
+    person = created.json()
+    assert person["name"] == "Rose Leslie"
+    assert person["photo_count"] == 0
+    assert person["photos"] == []
+    duplicate = api.post("/api/v1/people", {"name": "Rose Leslie"}, format="json")
+    assert duplicate.status_code == 400
+    assert "already" in duplicate.json()["error"]["message"]
+    assert api.post("/api/v1/people", {"name": "   "}, format="json").status_code == 400
+    url = f"/api/v1/people/{person['id']}"
+    renamed = api.patch(url, {"name": "Rose"}, format="json")
+    assert renamed.status_code == 200
+    assert renamed.json()["name"] == "Rose"
+
+    stranger = _client(bob)
+    bob.identity_enabled = True
+    bob.save(update_fields=["identity_enabled"])
+    assert stranger.get("/api/v1/people").json() == []
+    assert stranger.get(url).status_code == 404
+    assert stranger.patch(url, {"name": "Mine"}, format="json").status_code == 404
+    assert stranger.delete(url).status_code == 404
+    assert stranger.post(f"{url}/photos", {}, format="multipart").status_code == 404
+    assert api.get(url).json()["name"] == "Rose"
+
+    assert api.delete(url).status_code == 204
+    assert api.get(url).status_code == 404
+
+
+@pytest.mark.ml
+def test_enrolled_people_are_named_in_a_new_photo_and_strangers_are_not(
+    api: APIClient, alice: User, testdata: Path
+) -> None:
+    train = testdata / "enrol" / "train"
+    ids = {}
+    for name, folder in (("Barack Obama", "obama"), ("Joe Biden", "biden")):
+        person = api.post("/api/v1/people", {"name": name}, format="json").json()
+        ids[name] = person["id"]
+        for photo in sorted((train / folder).iterdir()):
+            response = _photo(api, person["id"], photo)
+            assert response.status_code == 201, response.json()
+            assert response.json()["origin"] == "upload"
+            assert len(response.json()["box"]) == 4
+    assert api.get(f"/api/v1/people/{ids['Joe Biden']}").json()["photo_count"] == 2
+
+    both = _identify(api, testdata / "enrol" / "test" / "obama_and_biden.jpg")
+    assert both.status_code == 200
+    body = both.json()
+    named = sorted(face["person"]["name"] for face in body["faces"] if face["person"])
+    assert named == ["Barack Obama", "Joe Biden"]
+    assert all(face["similarity"] >= body["threshold"] for face in body["faces"] if face["person"])
+
+    # Kit Harington and Rose Leslie were never enrolled.
+    strangers = _identify(api, testdata / "enrol" / "test" / "kit_with_rose.jpg").json()
+    assert len(strangers["faces"]) == 2
+    assert all(face["person"] is None for face in strangers["faces"])
+    assert all(face["similarity"] < strangers["threshold"] for face in strangers["faces"])
+
+    # Deleting a person deletes their signatures: they are not recognised any more.
+    assert api.delete(f"/api/v1/people/{ids['Joe Biden']}").status_code == 204
+    assert PersonSignature.objects.filter(person__owner=alice).count() == 2
+    again = _identify(api, testdata / "enrol" / "test" / "obama_and_biden.jpg").json()
+    assert sorted(f["person"]["name"] for f in again["faces"] if f["person"]) == ["Barack Obama"]
+
+    # Deleting the account deletes its people.
+    user_delete(user=alice)
+    assert not PersonSignature.objects.exists()
+
+
+@pytest.mark.ml
+def test_a_photo_of_several_people_needs_the_face_to_enrol(api: APIClient, testdata: Path) -> None:
+    person = api.post("/api/v1/people", {"name": "Rose Leslie"}, format="json").json()
+    photo = testdata / "enrol" / "test" / "kit_with_rose.jpg"
+    unsure = _photo(api, person["id"], photo)
+    assert unsure.status_code == 400
+    assert "2 faces" in unsure.json()["error"]["message"]
+    assert _photo(api, person["id"], photo, face=5).status_code == 400
+    assert _photo(api, person["id"], photo, face=1).status_code == 201
+    no_face = _photo(api, person["id"], testdata / "scenes" / "no_face_coffee.jpg")
+    assert no_face.status_code == 400
+    assert no_face.json()["error"]["code"] == "no_face"
+    stored = api.get(f"/api/v1/people/{person['id']}").json()
+    assert stored["photo_count"] == 1
+    signature = stored["photos"][0]["id"]
+    assert api.delete(f"/api/v1/people/{person['id']}/photos/{signature}").status_code == 204
+    assert api.get(f"/api/v1/people/{person['id']}").json()["photo_count"] == 0
