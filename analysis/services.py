@@ -406,6 +406,24 @@ def faces_sign(*, data: bytes) -> Signed:
     return in_lane(INTERACTIVE, sign)
 
 
+def signatures_of(
+    image: DecodedImage,
+    faces: Sequence[DetectedFace],
+    *,
+    lane: str = INTERACTIVE,
+    lane_wait: float = 0.0,
+) -> Signed:
+    """The signatures of faces already found in ``image`` (at their boxes, in their order), so
+    that a saved face can be found again among a person's appearances."""
+
+    def sign() -> Signed:
+        embedder = _embedder()
+        found = list(faces)
+        return Signed(image, found, embedder.embed(image.pixels, found), embedder.name)
+
+    return in_lane(lane, sign, wait=lane_wait)
+
+
 def faces_verify(*, data_a: bytes, data_b: bytes) -> Verification:
     """Compare the largest face of each picture by their signatures (analysis.ml.embeddings).
 

@@ -42,6 +42,7 @@ from archive.jobs import (
     job_submit,
 )
 from archive.models import Collection, Job, SavedAnalysis
+from archive.people import signatures_for
 from archive.services import analysis_save, stored_files_delete
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}
@@ -333,6 +334,12 @@ def batch_run(job: Job, progress: Progress) -> Outcome:
                 source=SavedAnalysis.Source.UPLOAD,
                 collection=collection,
                 pending=True,
+                signatures=signatures_for(
+                    owner=job.owner,
+                    run=run,
+                    lane=analysis.HEAVY,
+                    lane_wait=analysis.JOB_LANE_WAIT,
+                ),
             )
             analysed += 1
             faces += len(run.result.faces)
@@ -456,9 +463,19 @@ def enhance_run(job: Job, progress: Progress) -> Outcome:
     body["faces_enhanced"] = len(pairs)
     save = bool(options.get("save"))
 
+    signatures = (
+        signatures_for(
+            owner=job.owner, run=run, lane=analysis.HEAVY, lane_wait=analysis.JOB_LANE_WAIT
+        )
+        if save
+        else None
+    )
+
     def commit(locked: Job) -> None:
         if save:
-            locked.analysis = analysis_save(owner=job.owner, run=run, name=job.name)
+            locked.analysis = analysis_save(
+                owner=job.owner, run=run, name=job.name, signatures=signatures
+            )
 
     return Outcome(
         result=dict(body),

@@ -106,6 +106,10 @@ class Face(models.Model):
     found_by = models.CharField(max_length=20, blank=True)
     landmarks = models.JSONField(null=True, blank=True)
     quality = models.JSONField(default=dict)
+    # The face's signature (analysis.ml.embeddings, float32), kept when its owner has identity
+    # features on, so that the face can be found among a person's appearances.
+    signature = models.BinaryField(null=True, blank=True, editable=False)
+    signature_model = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ("analysis", "index")

@@ -7,6 +7,8 @@ similarity reaches the verification threshold; otherwise it is unknown.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +21,10 @@ from accounts.models import User
 from analysis import services as analysis_services
 from analysis.ml import embeddings
 from analysis.ml.images import ImageError
-from analysis.ml.types import DetectedFace
-from archive.models import Person, PersonSignature
+from analysis.ml.types import EMOTIONS, DetectedFace
+from archive.models import Face, Person, PersonSignature, SavedAnalysis
+
+logger = logging.getLogger(__name__)
 
 NAME_MAX_LENGTH = 200
 # Bounds on what one user can store, so that identification stays quick and memory bounded.
@@ -122,6 +126,27 @@ def signature_delete(*, person: Person, signature_id: int) -> None:
     get_object_or_404(person.signatures, pk=signature_id).delete()
 
 
+def signatures_for(
+    *,
+    owner: User,
+    run: analysis_services.AnalysisRun,
+    lane: str = analysis_services.INTERACTIVE,
+    lane_wait: float = 0.0,
+) -> analysis_services.Signed | None:
+    """The signatures to save with ``run``'s faces when ``owner`` has identity features on
+    (None otherwise, or when the signature model cannot run here: the faces are then saved
+    without, and ``manage.py people_index`` can add them later)."""
+    if not owner.identity_enabled or not run.result.faces:
+        return None
+    try:
+        return analysis_services.signatures_of(
+            run.image, [face.face for face in run.result.faces], lane=lane, lane_wait=lane_wait
+        )
+    except analysis_services.FeatureUnavailable:
+        logger.warning("Saved without face signatures: the signature model is unavailable")
+        return None
+
+
 @dataclass(frozen=True)
 class Recognised:
     index: int
@@ -176,3 +201,133 @@ def identify(*, owner: User, data: bytes) -> Identification:
         threshold=threshold,
         model=signed.model,
     )
+
+
+# How many of a person's appearances an answer lists (the most recent); the summary counts all.
+APPEARANCES_LISTED = 500
+# Saved faces compared per database round trip, so that memory stays bounded.
+SEARCH_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Appearance:
+    face: Face
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Appearances:
+    """Where a person appears in their owner's archive, and how they look there."""
+
+    person: Person
+    listed: list[Appearance]
+    faces: int
+    photos: int
+    # Share of the appearances whose dominant emotion is each emotion (sums to 1).
+    distribution: dict[str, float]
+    # Their emotions averaged over every appearance.
+    mean_emotions: dict[str, float]
+    dominant_emotion: str | None
+    # Saved faces with no signature yet (saved with identity features off): not searched.
+    unindexed: int
+
+    @property
+    def text(self) -> str:
+        if not self.faces or self.dominant_emotion is None:
+            return f"{self.person.name} was not found in your saved analyses."
+        share = self.distribution[self.dominant_emotion]
+        photos = f"{self.photos} photo{'s' if self.photos != 1 else ''}"
+        return (
+            f"{self.person.name}: mostly {self.dominant_emotion} ({share:.0%} of "
+            f"{self.faces} appearance{'s' if self.faces != 1 else ''}, in {photos})."
+        )
+
+
+def appearances(*, person: Person) -> Appearances:
+    """Every saved face of the person's owner whose signature is at least the threshold
+    similar to one of the person's enrolled faces, oldest first."""
+    enrolled = list(person.signatures.values_list("vector", "model"))
+    saved = Face.objects.filter(analysis__owner=person.owner, analysis__pending=False)
+    unindexed = saved.filter(signature__isnull=True).count()
+    empty = Appearances(person, [], 0, 0, dict.fromkeys(EMOTIONS, 0.0), {}, None, unindexed)
+    if not enrolled:
+        return empty
+    model = enrolled[0][1]
+    gallery = np.stack(
+        [
+            np.frombuffer(bytes(vector), dtype=np.float32)
+            for vector, name in enrolled
+            if name == model
+        ]
+    )
+    threshold = embeddings.SAME_PERSON_SIMILARITY
+    matched: list[tuple[int, float]] = []
+    totals = np.zeros(len(EMOTIONS))
+    dominant_counts = dict.fromkeys(EMOTIONS, 0)
+    photos: set[int] = set()
+    rows = saved.filter(signature__isnull=False, signature_model=model).values_list(
+        "id", "analysis_id", "signature", "dominant_emotion", *EMOTIONS
+    )
+    for row in rows.iterator(chunk_size=SEARCH_CHUNK):
+        face_id, analysis_id, vector, dominant, *probabilities = row
+        similarity = float((gallery @ np.frombuffer(bytes(vector), dtype=np.float32)).max())
+        if similarity < threshold:
+            continue
+        matched.append((face_id, similarity))
+        totals += probabilities
+        dominant_counts[dominant] += 1
+        photos.add(analysis_id)
+    if not matched:
+        return empty
+    similarity_of = dict(matched)
+    listed = (
+        Face.objects.filter(pk__in=[face_id for face_id, _ in matched])
+        .select_related("analysis")
+        .order_by("-analysis__created", "-analysis_id", "index")[:APPEARANCES_LISTED]
+    )
+    count = len(matched)
+    return Appearances(
+        person=person,
+        listed=[Appearance(face, similarity_of[face.pk]) for face in reversed(list(listed))],
+        faces=count,
+        photos=len(photos),
+        distribution={name: dominant_counts[name] / count for name in EMOTIONS},
+        mean_emotions={name: float(totals[i] / count) for i, name in enumerate(EMOTIONS)},
+        dominant_emotion=max(EMOTIONS, key=dominant_counts.__getitem__),
+        unindexed=unindexed,
+    )
+
+
+def archive_index(*, owner: User, say: Callable[[str], None] = lambda line: None) -> int:
+    """Sign the saved faces of ``owner`` that have no signature yet, from the pictures their
+    analyses kept (faces saved without their picture cannot be signed afterwards). Returns how
+    many faces were signed. One analysis at a time, so memory stays bounded."""
+    if not owner.identity_enabled:
+        return 0
+    waiting = (
+        SavedAnalysis.objects.filter(owner=owner, pending=False, faces__signature__isnull=True)
+        .exclude(original="")
+        .distinct()
+        .order_by("pk")
+    )
+    signed = 0
+    for analysis in waiting.iterator(chunk_size=100):
+        faces = list(analysis.faces.filter(signature__isnull=True))
+        try:
+            with analysis.original.open("rb") as handle:
+                image = analysis_services.image_decode(data=handle.read())
+        except (OSError, ImageError) as exc:
+            say(f"  analysis {analysis.pk}: its picture cannot be read ({exc})")
+            continue
+        found = analysis_services.signatures_of(
+            image,
+            [face.to_result().face for face in faces],
+            lane=analysis_services.HEAVY,
+            lane_wait=analysis_services.JOB_LANE_WAIT,
+        )
+        for face, vector in zip(faces, found.signatures, strict=True):
+            face.signature = vector.astype(np.float32).tobytes()
+            face.signature_model = found.model
+        Face.objects.bulk_update(faces, ["signature", "signature_model"])
+        signed += len(faces)
+    return signed

@@ -24,7 +24,7 @@ from accounts.services import user_delete
 from analysis.ml.annotate import annotate
 from analysis.ml.images import encode_jpeg
 from analysis.ml.types import EMOTIONS
-from analysis.services import AnalysisRun
+from analysis.services import AnalysisRun, Signed
 from archive.models import Collection, Face, Job, SavedAnalysis, UsageDay
 
 logger = logging.getLogger(__name__)
@@ -74,14 +74,18 @@ def analysis_save(
     pictures: dict[str, bytes] | None = None,
     collection: Collection | None = None,
     pending: bool = False,
+    signatures: Signed | None = None,
 ) -> SavedAnalysis:
     """Save an analysis run to ``owner``'s archive, with its pictures unless ``keep_image`` is
     false (then only the scores are kept). All or nothing.
 
     ``pictures`` are the files :func:`analysis_pictures` made for the run; callers that share
     the database thread (the camera) make them beforehand, in a worker thread, so that the
-    drawing and encoding never hold the database thread or a transaction.
+    drawing and encoding never hold the database thread or a transaction. ``signatures`` are
+    the faces' signatures (archive.people.signatures_for), kept with them.
     """
+    if signatures is not None and len(signatures.faces) != len(run.result.faces):
+        raise ValueError("One signature per face of the run is needed")
     # The files' storage is the one the model's fields read them back from.
     storage = SavedAnalysis._meta.get_field("original").storage
     result = run.result
@@ -137,6 +141,10 @@ def analysis_save(
                         detector=face.face.detector,
                         found_by=face.face.how,
                         landmarks=face.face.landmarks.as_list() if face.face.landmarks else None,
+                        signature=None
+                        if signatures is None
+                        else signatures.signatures[position].astype("float32").tobytes(),
+                        signature_model="" if signatures is None else signatures.model,
                         quality={
                             "face_size": face.quality.face_size,
                             "sharpness": face.quality.sharpness,
@@ -145,7 +153,7 @@ def analysis_save(
                         },
                         **face.emotions.probabilities,
                     )
-                    for face in result.faces
+                    for position, face in enumerate(result.faces)
                 ]
             )
     except BaseException:

@@ -195,7 +195,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             return
         try:
             captured = await sync_to_async(services.frame_capture_run, thread_sensitive=False)(
-                data=frame, detector=self.detector
+                owner=self.user, data=frame, detector=self.detector
             )
             saved = await database_sync_to_async(services.frame_capture_save)(
                 owner=self.user, frame=captured, name=name

@@ -11,6 +11,7 @@ from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput
 from analysis.services import LiveStream
 from archive.models import SavedAnalysis
+from archive.people import signatures_for
 from archive.services import analysis_pictures, analysis_save, usage_record
 
 # A live frame is scored in one pass, so that the overlay keeps up: the same face seen in the
@@ -53,11 +54,13 @@ def frame_submit(stream: LiveStream, data: bytes) -> Future[dict[str, Any]]:
 class CapturedFrame:
     run: analysis_services.AnalysisRun
     pictures: dict[str, bytes]
+    signatures: analysis_services.Signed | None = None
 
 
-def frame_capture_run(*, data: bytes, detector: str = "auto") -> CapturedFrame:
-    """Analyse a frame fully, as an upload would be, and draw its pictures: all the CPU work
-    of a capture, for a worker thread."""
+def frame_capture_run(*, owner: User, data: bytes, detector: str = "auto") -> CapturedFrame:
+    """Analyse a frame fully, as an upload would be, draw its pictures and (when ``owner`` has
+    identity features on) sign its faces: all the CPU work of a capture, for a worker
+    thread."""
     run = analysis_services.analysis_run(
         data=data,
         detector=detector,
@@ -65,7 +68,11 @@ def frame_capture_run(*, data: bytes, detector: str = "auto") -> CapturedFrame:
         annotated=False,
         max_pixels=MAX_FRAME_PIXELS,
     )
-    return CapturedFrame(run=run, pictures=analysis_pictures(run=run))
+    return CapturedFrame(
+        run=run,
+        pictures=analysis_pictures(run=run),
+        signatures=signatures_for(owner=owner, run=run),
+    )
 
 
 def frame_capture_save(*, owner: User, frame: CapturedFrame, name: str) -> SavedAnalysis:
@@ -77,6 +84,7 @@ def frame_capture_save(*, owner: User, frame: CapturedFrame, name: str) -> Saved
         name=name,
         source=SavedAnalysis.Source.CAMERA,
         pictures=frame.pictures,
+        signatures=frame.signatures,
     )
     usage_record(owner=owner, source=SavedAnalysis.Source.CAMERA, faces=len(frame.run.result.faces))
     return saved

@@ -19,6 +19,7 @@ from accounts.api.serializers import ErrorOutput, _Output
 from accounts.models import User
 from analysis import services as analysis_services
 from analysis.api.views import IMAGE_ERRORS
+from analysis.ml import embeddings
 from archive import people
 from archive.models import Person
 
@@ -164,6 +165,95 @@ class PersonPhotoDetailApi(APIView):
         person = people.person_get(owner=_owner(request), person_id=person_id)
         people.signature_delete(person=person, signature_id=signature_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmotionsOutput(_Output):
+    angry = serializers.FloatField()
+    disgust = serializers.FloatField()
+    fear = serializers.FloatField()
+    happy = serializers.FloatField()
+    neutral = serializers.FloatField()
+    sad = serializers.FloatField()
+    surprise = serializers.FloatField()
+
+
+class AppearanceOutput(_Output):
+    analysis_id = serializers.IntegerField()
+    name = serializers.CharField(help_text="the saved analysis's name")
+    created = serializers.DateTimeField(help_text="when the analysis was saved")
+    face = serializers.IntegerField(help_text="the face's number in that analysis")
+    box = serializers.ListField(child=serializers.IntegerField())
+    emotions = EmotionsOutput()
+    dominant_emotion = serializers.CharField()
+    confidence = serializers.FloatField()
+    similarity = serializers.FloatField(help_text="to the closest of the person's enrolled faces")
+
+
+class AppearanceSummaryOutput(_Output):
+    dominant_emotion = serializers.CharField(allow_null=True)
+    distribution = EmotionsOutput(help_text="share of the appearances per dominant emotion")
+    mean_emotions = EmotionsOutput(help_text="the emotions averaged over the appearances")
+    count = serializers.IntegerField(help_text="faces of the person found")
+    photos = serializers.IntegerField(help_text="saved analyses they appear in")
+    text = serializers.CharField(help_text="the summary in words")
+
+
+class AppearancesOutput(_Output):
+    person = PersonOutput()
+    summary = AppearanceSummaryOutput()
+    appearances = AppearanceOutput(
+        many=True, help_text=f"oldest first; the {people.APPEARANCES_LISTED} most recent at most"
+    )
+    threshold = serializers.FloatField()
+    unindexed_faces = serializers.IntegerField(
+        help_text="saved faces without a signature (saved before identity features were on), "
+        "not searched: manage.py people_index signs those whose picture was kept"
+    )
+
+
+class PersonAppearancesApi(APIView):
+    """Where the person appears in your saved analyses, their emotions there over time, and
+    a summary: dominant emotion, distribution, count."""
+
+    throttle_scope = "analyze"
+
+    @extend_schema(parameters=[PERSON_ID], responses={200: AppearancesOutput, **ERRORS})
+    def get(self, request: Request, person_id: int) -> Response:
+        owner = _owner(request)
+        analysis_services.identity_require(owner)
+        found = people.appearances(person=people.person_get(owner=owner, person_id=person_id))
+        mean = found.mean_emotions or dict.fromkeys(found.distribution, 0.0)
+        return Response(
+            AppearancesOutput(
+                {
+                    "person": found.person,
+                    "summary": {
+                        "dominant_emotion": found.dominant_emotion,
+                        "distribution": {k: round(v, 4) for k, v in found.distribution.items()},
+                        "mean_emotions": {k: round(v, 4) for k, v in mean.items()},
+                        "count": found.faces,
+                        "photos": found.photos,
+                        "text": found.text,
+                    },
+                    "appearances": [
+                        {
+                            "analysis_id": item.face.analysis_id,
+                            "name": item.face.analysis.name,
+                            "created": item.face.analysis.created,
+                            "face": item.face.index,
+                            "box": item.face.box,
+                            "emotions": item.face.emotions,
+                            "dominant_emotion": item.face.dominant_emotion,
+                            "confidence": item.face.confidence,
+                            "similarity": round(item.similarity, 4),
+                        }
+                        for item in found.listed
+                    ],
+                    "threshold": embeddings.SAME_PERSON_SIMILARITY,
+                    "unindexed_faces": found.unindexed,
+                }
+            ).data
+        )
 
 
 class RecognisedPersonOutput(_Output):

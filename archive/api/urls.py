@@ -34,5 +34,10 @@ urlpatterns += [
         people.PersonPhotoDetailApi.as_view(),
         name="person-photo",
     ),
+    path(
+        "people/<int:person_id>/appearances",
+        people.PersonAppearancesApi.as_view(),
+        name="person-appearances",
+    ),
     path("identify", people.IdentifyApi.as_view(), name="identify"),
 ]

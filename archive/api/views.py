@@ -22,7 +22,7 @@ from analysis.api.serializers import AnalysisOutput
 from analysis.api.views import IMAGE_ERRORS, BoxesField, FaceIndexesField, ImageInput
 from analysis.ml.tta import MAX_PASSES
 from analysis.ml.types import EMOTIONS
-from archive import selectors, services
+from archive import people, selectors, services
 from archive.api.serializers import (
     ResultInput,
     SavedAnalysesExport,
@@ -103,12 +103,14 @@ class AnalyzeApi(APIView):
         if data["annotate"]:
             body["annotated_image"] = run.annotated_data_url
         if data["save"]:
+            owner = _owner(request)
             saved = services.analysis_save(
-                owner=_owner(request),
+                owner=owner,
                 run=run,
                 name=data.get("name", ""),
                 source=source,
                 keep_image=data["keep_image"],
+                signatures=people.signatures_for(owner=owner, run=run),
             )
             body["analysis_id"] = saved.pk
             body["name"] = saved.name
@@ -194,12 +196,14 @@ class AnalysisListApi(APIView):
             enhance=result_input.validated_data["enhance"],
             annotated_jpeg=None,
         )
+        owner = _owner(request)
         saved = services.analysis_save(
-            owner=_owner(request),
+            owner=owner,
             run=run,
             name=data.get("name", ""),
             source=_source(request),
             keep_image=data["keep_image"],
+            signatures=people.signatures_for(owner=owner, run=run),
         )
         return Response(_render(request, saved), status=status.HTTP_201_CREATED)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -143,3 +145,53 @@ def test_a_photo_of_several_people_needs_the_face_to_enrol(api: APIClient, testd
     signature = stored["photos"][0]["id"]
     assert api.delete(f"/api/v1/people/{person['id']}/photos/{signature}").status_code == 204
     assert api.get(f"/api/v1/people/{person['id']}").json()["photo_count"] == 0
+
+
+def _save(api: APIClient, path: Path) -> int:
+    with path.open("rb") as handle:
+        response = api.post(
+            "/api/v1/analyze", {"image": handle, "save": "true", "tta": 1}, format="multipart"
+        )
+    assert response.status_code == 200, response.json()
+    return int(response.json()["analysis_id"])
+
+
+@pytest.mark.ml
+def test_a_person_is_followed_across_the_saved_analyses(
+    api: APIClient, alice: User, bob: User, testdata: Path
+) -> None:
+    enrol = testdata / "enrol"
+    obama = api.post("/api/v1/people", {"name": "Barack Obama"}, format="json").json()
+    assert _photo(api, obama["id"], enrol / "train" / "obama" / "obama.jpg").status_code == 201
+    # Saved while identity features were off: no signature, so not searched until indexed.
+    alice.identity_enabled = False
+    alice.save(update_fields=["identity_enabled"])
+    early = _save(api, enrol / "test" / "obama1.jpg")
+    alice.identity_enabled = True
+    alice.save(update_fields=["identity_enabled"])
+    together = _save(api, enrol / "test" / "obama_and_biden.jpg")
+    _save(api, enrol / "test" / "kit_with_rose.jpg")
+
+    url = f"/api/v1/people/{obama['id']}/appearances"
+    body = api.get(url).json()
+    assert body["unindexed_faces"] == 1
+    assert [item["analysis_id"] for item in body["appearances"]] == [together]
+    assert body["summary"]["count"] == 1
+
+    call_command("people_index", "--email", alice.email, stdout=io.StringIO())
+    body = api.get(url).json()
+    assert body["unindexed_faces"] == 0
+    assert [item["analysis_id"] for item in body["appearances"]] == [early, together]
+    summary = body["summary"]
+    assert summary["count"] == 2
+    assert summary["photos"] == 2
+    assert summary["dominant_emotion"] in summary["distribution"]
+    assert sum(summary["distribution"].values()) == pytest.approx(1.0)
+    assert sum(summary["mean_emotions"].values()) == pytest.approx(1.0, abs=0.01)
+    assert summary["text"].startswith("Barack Obama: mostly ")
+    assert all(item["similarity"] >= body["threshold"] for item in body["appearances"])
+
+    # Another user's person is not theirs to follow.
+    bob.identity_enabled = True
+    bob.save(update_fields=["identity_enabled"])
+    assert _client(bob).get(url).status_code == 404
