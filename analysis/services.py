@@ -341,7 +341,7 @@ def faces_detect(*, data: bytes, detector: str = "auto") -> Detection:
     return in_lane(INTERACTIVE, detect)
 
 
-class IdentityOff(PermissionError):
+class IdentityOff(Exception):
     """Identity features are off for this user (they turn them on in the profile)."""
 
     code = "identity_off"
@@ -388,6 +388,12 @@ class Signed:
     model: str
 
 
+def _real_faces(faces: list[DetectedFace]) -> list[DetectedFace]:
+    """The faces a detector found: a small picture analysed whole because none was found is
+    fine for reading an expression, not for telling who someone is."""
+    return [face for face in faces if face.how != "whole_image"]
+
+
 def _embedder() -> embeddings.FaceEmbedder:
     with _loading("The face signature model", ModelUnavailable):
         return loaders.face_embedder()
@@ -399,7 +405,7 @@ def faces_sign(*, data: bytes) -> Signed:
     image = image_decode(data=data)
 
     def sign() -> Signed:
-        faces = pipeline.detect(image.pixels, _detector("auto"))
+        faces = _real_faces(pipeline.detect(image.pixels, _detector("auto")))
         embedder = _embedder()
         return Signed(image, faces, embedder.embed(image.pixels, faces), embedder.name)
 
@@ -433,15 +439,17 @@ def faces_verify(*, data_a: bytes, data_b: bytes) -> Verification:
 
     def verify() -> Verification:
         detector = _detector("auto")
-        embedder = _embedder()
-        signatures, faces = [], []
+        faces = []
         for name, image in zip(("image_a", "image_b"), images, strict=True):
-            found = pipeline.detect(image.pixels, detector)
+            found = _real_faces(pipeline.detect(image.pixels, detector))
             if not found:
                 raise NoFace(name)
-            largest = max(found, key=lambda face: face.box.w * face.box.h)
-            faces.append(largest)
-            signatures.append(embedder.embed(image.pixels, [largest])[0])
+            faces.append(max(found, key=lambda face: face.box.w * face.box.h))
+        embedder = _embedder()
+        signatures = [
+            embedder.embed(image.pixels, [face])[0]
+            for image, face in zip(images, faces, strict=True)
+        ]
         similarity = embeddings.similarity(signatures[0], signatures[1])
         threshold = embeddings.SAME_PERSON_SIMILARITY
         return Verification(

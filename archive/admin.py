@@ -194,6 +194,7 @@ class PersonAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Enrolled people with how many faces each has; signatures are never shown."""
 
     list_display = ("name", "owner", "photos", "created", "updated")
+    list_select_related = ("owner",)
     search_fields = ("name", "owner__email")
     list_filter = ("created",)
     fields = ("name", "owner", "photos", "created", "updated")

@@ -69,10 +69,12 @@ def _clean_name(name: str) -> str:
 
 def person_create(*, owner: User, name: str) -> Person:
     name = _clean_name(name)
-    if Person.objects.filter(owner=owner).count() >= MAX_PEOPLE:
-        raise PeopleLimit(f"You have {MAX_PEOPLE} people already: delete some first.")
     try:
         with transaction.atomic():
+            # The owner's row is the lock that keeps two requests from both passing the count.
+            User.objects.select_for_update().filter(pk=owner.pk).first()
+            if Person.objects.filter(owner=owner).count() >= MAX_PEOPLE:
+                raise PeopleLimit(f"You have {MAX_PEOPLE} people already: delete some first.")
             return Person.objects.create(owner=owner, name=name)
     except IntegrityError as exc:
         raise PeopleError(f"name: you already have someone called {name!r}.") from exc
@@ -113,13 +115,21 @@ def person_photo_add(*, person: Person, data: bytes, face: int | None = None) ->
         face = 0
     if not 0 <= face < count:
         raise FaceChoice(f"face: the photo has {count} face(s), numbered 0 to {count - 1}.")
-    return PersonSignature.objects.create(
-        person=person,
-        vector=signed.signatures[face].astype(np.float32).tobytes(),
-        model=signed.model,
-        source=PersonSignature.Source.UPLOAD,
-        box=signed.faces[face].box.as_list(),
-    )
+    with transaction.atomic():
+        # Counted again under the person's lock: the photo took a while to sign, and other
+        # photos (or a deletion of the person) may have come meanwhile.
+        locked = get_object_or_404(Person.objects.select_for_update(), pk=person.pk)
+        if locked.signatures.count() >= MAX_SIGNATURES_PER_PERSON:
+            raise PeopleLimit(
+                f"{person.name} has {MAX_SIGNATURES_PER_PERSON} photos already: delete some first."
+            )
+        return PersonSignature.objects.create(
+            person=locked,
+            vector=signed.signatures[face].astype(np.float32).tobytes(),
+            model=signed.model,
+            source=PersonSignature.Source.UPLOAD,
+            box=signed.faces[face].box.as_list(),
+        )
 
 
 def signature_delete(*, person: Person, signature_id: int) -> None:

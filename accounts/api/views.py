@@ -75,8 +75,13 @@ class MeApi(APIView):
             required=False, allow_empty_file=True, help_text="JPEG, PNG, WebP or BMP"
         )
         remove_avatar = serializers.BooleanField(required=False, default=False)
+        # A missing field is None, not False: DRF reads an absent boolean of a form as False,
+        # and a PATCH of the avatar alone must not withdraw the user's consent.
         identity_enabled = serializers.BooleanField(
-            required=False, help_text="turn identity features (verify, recognise people) on or off"
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="turn identity features (verify, recognise people) on or off",
         )
 
         def validate_username(self, value: str) -> str:
@@ -112,7 +117,7 @@ class MeApi(APIView):
                 raise serializers.ValidationError({"avatar": [str(exc)]}) from exc
         if data["remove_avatar"]:
             services.user_avatar_remove(user=user)
-        if "identity_enabled" in data:
+        if data.get("identity_enabled") is not None:
             services.user_identity_set(user=user, enabled=data["identity_enabled"])
         return Response(_me(request, user))
 

@@ -102,6 +102,11 @@ class BlazeFaceDetector:
         faces = []
         for index in _weighted_groups(centres, sizes, scores[keep]):
             group_scores = scores[keep][index]
+            if group_scores.max() >= MIN_SCORE:
+                # A face seen clearly is placed by its confident anchors only, as before the
+                # lower threshold for cut faces existed.
+                index = index[group_scores >= MIN_SCORE]  # noqa: PLW2901
+                group_scores = group_scores[group_scores >= MIN_SCORE]
             weights = group_scores / group_scores.sum()
             centre = (centres[index] * weights[:, None]).sum(axis=0) * side
             size = (sizes[index] * weights[:, None]).sum(axis=0) * side

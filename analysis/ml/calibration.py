@@ -72,17 +72,18 @@ def expected_calibration_error(
 
 
 def figures(probabilities: Scores, labels: Labels) -> Figures:
+    """Top-1, macro recall (over the emotions present in ``labels``), recall per emotion (0
+    for an absent one), calibration error and negative log-likelihood."""
     predicted = probabilities.argmax(axis=1)
+    present = [index for index in range(len(EMOTIONS)) if (labels == index).any()]
     recall = {
-        name: float((predicted[labels == index] == index).mean())
-        if (labels == index).any()
-        else 0.0
+        name: float((predicted[labels == index] == index).mean()) if index in present else 0.0
         for index, name in enumerate(EMOTIONS)
     }
     picked = probabilities[np.arange(len(labels)), labels]
     return Figures(
         top1=float((predicted == labels).mean()),
-        macro_recall=float(np.mean(list(recall.values()))),
+        macro_recall=float(np.mean([recall[EMOTIONS[index]] for index in present])),
         recall=recall,
         ece=expected_calibration_error(probabilities, labels),
         nll=float(-np.log(np.clip(picked, 1e-12, None)).mean()),
@@ -92,22 +93,22 @@ def figures(probabilities: Scores, labels: Labels) -> Figures:
 def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple[float, ...]:
     """The weights (a grid over the simplex, ``step`` apart) whose ensemble has the best mean
     of top-1 and macro recall: the analysis promises both, so neither is traded away for the
-    other. A member may get weight 0 (it is then left out)."""
+    other; between equals, the lower negative log-likelihood. A member may get weight 0 (it
+    is then left out)."""
     count = members.shape[0]
     ticks = round(1 / step)
-    best: tuple[float, tuple[float, ...]] | None = None
+    best: tuple[float, float, tuple[float, ...]] | None = None
     for parts in itertools.product(range(ticks + 1), repeat=count):
         if sum(parts) != ticks:
             continue
         weights = tuple(part / ticks for part in parts)
         scored = figures(combined(members, weights), labels)
-        value = (scored.top1 + scored.macro_recall) / 2
-        # Ties go to the first found, which the grid's order makes the one leaning on the
-        # earlier members; the result does not depend on floating-point noise beyond that.
-        if best is None or value > best[0] + 1e-12:
-            best = (value, weights)
+        # Counts of right answers: equal values are exactly equal.
+        key = (round((scored.top1 + scored.macro_recall) / 2, 9), -scored.nll)
+        if best is None or key > best[:2]:
+            best = (*key, weights)
     assert best is not None  # noqa: S101 - the grid always has a point
-    return best[1]
+    return best[2]
 
 
 def fit_temperature(members: Scores, labels: Labels, weights: Sequence[float]) -> float:

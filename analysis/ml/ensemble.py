@@ -11,7 +11,7 @@ models/ensemble.json.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -43,28 +43,36 @@ class Ensemble:
         self,
         members: Sequence[EmotionClassifier],
         weights: Sequence[float] | None = None,
-        temperature: float = 1.0,
+        temperatures: Mapping[int, float] | None = None,
     ) -> None:
+        """``temperatures`` maps a number of passes to the temperature fitted for it; a score
+        through another number of views takes the nearest one's (none: 1, uncalibrated)."""
         if not members:
             raise ValueError("An ensemble needs at least one classifier")
         if weights is None:
             weights = [1.0] * len(members)
         if len(weights) != len(members) or min(weights) <= 0:
             raise ValueError("An ensemble needs one positive weight per classifier")
-        if temperature <= 0:
-            raise ValueError("The temperature must be positive")
+        temperatures = dict(temperatures or {1: 1.0})
+        if not temperatures or min(temperatures.values()) <= 0:
+            raise ValueError("Temperatures must be positive")
         self.members = tuple(members)
         total = float(sum(weights))
         self.weights = tuple(float(weight) / total for weight in weights)
-        self.temperature = float(temperature)
+        self.temperatures = temperatures
         self.name = "+".join(member.name for member in self.members)
 
     def score(self, sources: Sequence[Source], views: Sequence[View]) -> npt.NDArray[np.float64]:
         """Probabilities of every face through every view: faces x views x 7."""
         return calibrated(
             np.tensordot(self.weights, self.member_scores(sources, views), axes=1),
-            self.temperature,
+            self.temperature_for(len(views)),
         )
+
+    def temperature_for(self, passes: int) -> float:
+        """The temperature fitted for the number of passes nearest to ``passes``."""
+        nearest = min(self.temperatures, key=lambda fitted: (abs(fitted - passes), -fitted))
+        return self.temperatures[nearest]
 
     def member_scores(
         self, sources: Sequence[Source], views: Sequence[View]

