@@ -8,8 +8,9 @@ similarity reaches the verification threshold; otherwise it is unknown.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ from analysis import services as analysis_services
 from analysis.ml import embeddings
 from analysis.ml.images import ImageError
 from analysis.ml.types import EMOTIONS, DetectedFace
-from archive.models import Face, Person, PersonSignature, SavedAnalysis
+from archive.models import Collection, Face, Person, PersonSignature, SavedAnalysis
 
 logger = logging.getLogger(__name__)
 
@@ -227,9 +228,10 @@ class Appearance:
 
 @dataclass(frozen=True)
 class Appearances:
-    """Where a person appears in their owner's archive, and how they look there."""
+    """Where someone appears among saved faces, and how they look there."""
 
-    person: Person
+    name: str
+    person: Person | None
     listed: list[Appearance]
     faces: int
     photos: int
@@ -244,67 +246,114 @@ class Appearances:
     @property
     def text(self) -> str:
         if not self.faces or self.dominant_emotion is None:
-            return f"{self.person.name} was not found in your saved analyses."
+            return f"{self.name}: not found."
         share = self.distribution[self.dominant_emotion]
         photos = f"{self.photos} photo{'s' if self.photos != 1 else ''}"
         return (
-            f"{self.person.name}: mostly {self.dominant_emotion} ({share:.0%} of "
+            f"{self.name}: mostly {self.dominant_emotion} ({share:.0%} of "
             f"{self.faces} appearance{'s' if self.faces != 1 else ''}, in {photos})."
         )
 
 
-def appearances(*, person: Person) -> Appearances:
-    """Every saved face of the person's owner whose signature is at least the threshold
-    similar to one of the person's enrolled faces, oldest first."""
-    enrolled = list(person.signatures.values_list("vector", "model"))
-    saved = Face.objects.filter(analysis__owner=person.owner, analysis__pending=False)
-    unindexed = saved.filter(signature__isnull=True).count()
-    empty = Appearances(person, [], 0, 0, dict.fromkeys(EMOTIONS, 0.0), {}, None, unindexed)
-    if not enrolled:
-        return empty
-    model = enrolled[0][1]
-    gallery = np.stack(
-        [
-            np.frombuffer(bytes(vector), dtype=np.float32)
-            for vector, name in enrolled
-            if name == model
-        ]
+def _vectors(rows: Sequence[bytes | memoryview]) -> npt.NDArray[np.float32]:
+    """Signatures stored as bytes, as one matrix (rows x dimensions)."""
+    if not rows:
+        return np.zeros((0, embeddings.DlibEmbedder.dimensions), dtype=np.float32)
+    return np.frombuffer(b"".join(bytes(row) for row in rows), dtype=np.float32).reshape(
+        len(rows), -1
     )
+
+
+def _search(
+    *,
+    name: str,
+    person: Person | None,
+    gallery: npt.NDArray[np.float32],
+    model: str,
+    saved: QuerySet[Face],
+) -> Appearances:
+    """The faces of ``saved`` whose signature is at least the threshold similar to one of
+    ``gallery``'s, oldest first: an exact search, a chunk of faces at a time."""
+    unindexed = saved.filter(signature__isnull=True).count()
     threshold = embeddings.SAME_PERSON_SIMILARITY
-    matched: list[tuple[int, float]] = []
+    matched: dict[int, float] = {}
     totals = np.zeros(len(EMOTIONS))
     dominant_counts = dict.fromkeys(EMOTIONS, 0)
     photos: set[int] = set()
     rows = saved.filter(signature__isnull=False, signature_model=model).values_list(
         "id", "analysis_id", "signature", "dominant_emotion", *EMOTIONS
     )
-    for row in rows.iterator(chunk_size=SEARCH_CHUNK):
-        face_id, analysis_id, vector, dominant, *probabilities = row
-        similarity = float((gallery @ np.frombuffer(bytes(vector), dtype=np.float32)).max())
-        if similarity < threshold:
-            continue
-        matched.append((face_id, similarity))
-        totals += probabilities
-        dominant_counts[dominant] += 1
-        photos.add(analysis_id)
-    if not matched:
-        return empty
-    similarity_of = dict(matched)
+    chunk: list[tuple[Any, ...]] = []
+
+    def compare() -> None:
+        similarities = (_vectors([row[2] for row in chunk]) @ gallery.T).max(axis=1)
+        for row, similarity in zip(chunk, similarities, strict=True):
+            if similarity >= threshold:
+                face_id, analysis_id, _, dominant, *probabilities = row
+                matched[face_id] = float(similarity)
+                totals[:] += probabilities
+                dominant_counts[dominant] += 1
+                photos.add(analysis_id)
+        chunk.clear()
+
+    for row in rows.iterator(chunk_size=SEARCH_CHUNK) if len(gallery) else ():
+        chunk.append(row)
+        if len(chunk) == SEARCH_CHUNK:
+            compare()
+    if chunk:
+        compare()
+    count = len(matched)
+    if not count:
+        return Appearances(
+            name, person, [], 0, 0, dict.fromkeys(EMOTIONS, 0.0), {}, None, unindexed
+        )
     listed = (
-        Face.objects.filter(pk__in=[face_id for face_id, _ in matched])
+        Face.objects.filter(pk__in=list(matched))
         .select_related("analysis")
         .order_by("-analysis__created", "-analysis_id", "index")[:APPEARANCES_LISTED]
     )
-    count = len(matched)
     return Appearances(
+        name=name,
         person=person,
-        listed=[Appearance(face, similarity_of[face.pk]) for face in reversed(list(listed))],
+        listed=[Appearance(face, matched[face.pk]) for face in reversed(list(listed))],
         faces=count,
         photos=len(photos),
-        distribution={name: dominant_counts[name] / count for name in EMOTIONS},
-        mean_emotions={name: float(totals[i] / count) for i, name in enumerate(EMOTIONS)},
+        distribution={emotion: dominant_counts[emotion] / count for emotion in EMOTIONS},
+        mean_emotions={emotion: float(totals[i] / count) for i, emotion in enumerate(EMOTIONS)},
         dominant_emotion=max(EMOTIONS, key=dominant_counts.__getitem__),
         unindexed=unindexed,
+    )
+
+
+def appearances(*, person: Person) -> Appearances:
+    """Every saved face of the person's owner similar enough to one of the person's enrolled
+    faces, oldest first, with a summary of their emotions."""
+    saved = Face.objects.filter(analysis__owner=person.owner, analysis__pending=False)
+    enrolled = list(person.signatures.values_list("vector", "model"))
+    model = enrolled[0][1] if enrolled else ""
+    gallery = _vectors([vector for vector, name in enrolled if name == model])
+    return _search(name=person.name, person=person, gallery=gallery, model=model, saved=saved)
+
+
+def collection_find(*, owner: User, collection_id: int, data: bytes) -> Appearances:
+    """Every photo of a collection in which the person of a selfie (its largest face)
+    appears, with their emotion in each and a summary."""
+    collection = get_object_or_404(Collection.objects.filter(owner=owner), pk=collection_id)
+    signed = analysis_services.faces_sign(data=data)
+    if not signed.faces:
+        raise analysis_services.NoFace("the selfie")
+    largest = max(
+        range(len(signed.faces)), key=lambda i: signed.faces[i].box.w * signed.faces[i].box.h
+    )
+    saved = Face.objects.filter(
+        analysis__owner=owner, analysis__collection=collection, analysis__pending=False
+    )
+    return _search(
+        name="The person of the selfie",
+        person=None,
+        gallery=signed.signatures[largest : largest + 1],
+        model=signed.model,
+        saved=saved,
     )
 
 

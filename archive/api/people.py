@@ -199,7 +199,7 @@ class AppearanceSummaryOutput(_Output):
 
 
 class AppearancesOutput(_Output):
-    person = PersonOutput()
+    person = PersonOutput(allow_null=True, help_text="null when searching for a selfie")
     summary = AppearanceSummaryOutput()
     appearances = AppearanceOutput(
         many=True, help_text=f"oldest first; the {people.APPEARANCES_LISTED} most recent at most"
@@ -222,38 +222,68 @@ class PersonAppearancesApi(APIView):
         owner = _owner(request)
         analysis_services.identity_require(owner)
         found = people.appearances(person=people.person_get(owner=owner, person_id=person_id))
-        mean = found.mean_emotions or dict.fromkeys(found.distribution, 0.0)
-        return Response(
-            AppearancesOutput(
+        return Response(_appearances(found))
+
+
+def _appearances(found: people.Appearances) -> Any:
+    mean = found.mean_emotions or dict.fromkeys(found.distribution, 0.0)
+    return AppearancesOutput(
+        {
+            "person": found.person,
+            "summary": {
+                "dominant_emotion": found.dominant_emotion,
+                "distribution": {k: round(v, 4) for k, v in found.distribution.items()},
+                "mean_emotions": {k: round(v, 4) for k, v in mean.items()},
+                "count": found.faces,
+                "photos": found.photos,
+                "text": found.text,
+            },
+            "appearances": [
                 {
-                    "person": found.person,
-                    "summary": {
-                        "dominant_emotion": found.dominant_emotion,
-                        "distribution": {k: round(v, 4) for k, v in found.distribution.items()},
-                        "mean_emotions": {k: round(v, 4) for k, v in mean.items()},
-                        "count": found.faces,
-                        "photos": found.photos,
-                        "text": found.text,
-                    },
-                    "appearances": [
-                        {
-                            "analysis_id": item.face.analysis_id,
-                            "name": item.face.analysis.name,
-                            "created": item.face.analysis.created,
-                            "face": item.face.index,
-                            "box": item.face.box,
-                            "emotions": item.face.emotions,
-                            "dominant_emotion": item.face.dominant_emotion,
-                            "confidence": item.face.confidence,
-                            "similarity": round(item.similarity, 4),
-                        }
-                        for item in found.listed
-                    ],
-                    "threshold": embeddings.SAME_PERSON_SIMILARITY,
-                    "unindexed_faces": found.unindexed,
+                    "analysis_id": item.face.analysis_id,
+                    "name": item.face.analysis.name,
+                    "created": item.face.analysis.created,
+                    "face": item.face.index,
+                    "box": item.face.box,
+                    "emotions": item.face.emotions,
+                    "dominant_emotion": item.face.dominant_emotion,
+                    "confidence": item.face.confidence,
+                    "similarity": round(item.similarity, 4),
                 }
-            ).data
+                for item in found.listed
+            ],
+            "threshold": embeddings.SAME_PERSON_SIMILARITY,
+            "unindexed_faces": found.unindexed,
+        }
+    ).data
+
+
+class CollectionFindApi(APIView):
+    """Find a person in a collection (the photos of a batch job) from a selfie: every photo
+    where the selfie's largest face appears, their emotion in each, and a summary."""
+
+    parser_classes = (MultiPartParser, FormParser)
+    throttle_scope = "analyze"
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        image = serializers.FileField(allow_empty_file=True, help_text="the selfie")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("collection_id", int, OpenApiParameter.PATH)],
+        request={"multipart/form-data": InputSerializer},
+        responses={200: AppearancesOutput, **ERRORS, **IMAGE_ERRORS},
+    )
+    def post(self, request: Request, collection_id: int) -> Response:
+        owner = _owner(request)
+        analysis_services.identity_require(owner)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        found = people.collection_find(
+            owner=owner,
+            collection_id=collection_id,
+            data=analysis_services.upload_read(serializer.validated_data["image"]),
         )
+        return Response(_appearances(found))
 
 
 class RecognisedPersonOutput(_Output):

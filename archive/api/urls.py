@@ -40,4 +40,9 @@ urlpatterns += [
         name="person-appearances",
     ),
     path("identify", people.IdentifyApi.as_view(), name="identify"),
+    path(
+        "collections/<int:collection_id>/find",
+        people.CollectionFindApi.as_view(),
+        name="collection-find",
+    ),
 ]

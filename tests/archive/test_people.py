@@ -195,3 +195,39 @@ def test_a_person_is_followed_across_the_saved_analyses(
     bob.identity_enabled = True
     bob.save(update_fields=["identity_enabled"])
     assert _client(bob).get(url).status_code == 404
+
+
+@pytest.mark.ml
+def test_a_selfie_finds_its_person_in_a_collection(
+    api: APIClient, alice: User, bob: User, testdata: Path
+) -> None:
+    from archive.models import Collection, SavedAnalysis
+
+    test = testdata / "enrol" / "test"
+    saved = [_save(api, test / name) for name in ("obama1.jpg", "obama_and_biden.jpg")]
+    elsewhere = _save(api, test / "kit_with_rose.jpg")
+    collection = Collection.objects.create(owner=alice, name="Event")
+    SavedAnalysis.objects.filter(pk__in=saved).update(collection=collection)
+    url = f"/api/v1/collections/{collection.pk}/find"
+
+    def find(client: APIClient, selfie: Path):  # type: ignore[no-untyped-def]
+        with selfie.open("rb") as handle:
+            return client.post(url, {"image": handle}, format="multipart")
+
+    body = find(api, testdata / "enrol" / "train" / "obama" / "obama2.jpg").json()
+    assert body["person"] is None
+    assert [item["analysis_id"] for item in body["appearances"]] == saved
+    assert elsewhere not in [item["analysis_id"] for item in body["appearances"]]
+    assert body["summary"]["photos"] == 2
+    assert body["summary"]["text"].startswith("The person of the selfie: mostly ")
+
+    nobody = find(api, testdata / "enrol" / "train" / "alex_lacamoire" / "img1.jpg").json()
+    assert nobody["appearances"] == []
+    assert nobody["summary"]["count"] == 0
+    assert nobody["summary"]["text"] == "The person of the selfie: not found."
+
+    bob.identity_enabled = True
+    bob.save(update_fields=["identity_enabled"])
+    assert (
+        find(_client(bob), testdata / "enrol" / "train" / "obama" / "obama2.jpg").status_code == 404
+    )
