@@ -1,6 +1,6 @@
 from django.urls import path
 
-from archive import views
+from archive import people_views, views
 
 app_name = "archive"
 
@@ -13,6 +13,9 @@ urlpatterns = [
     path("jobs/<int:job_id>/", views.job_page, name="job"),
     path("jobs/<int:job_id>/files/<str:name>", views.job_file, name="job-file"),
     path("export/<str:fmt>/", views.export_all, name="export"),
+    path("people/", people_views.people_page, name="people"),
+    path("people/<int:person_id>/", people_views.person_page, name="person"),
+    path("people/<int:person_id>/change/", people_views.person_change, name="person-change"),
     path("<int:analysis_id>/", views.analysis_detail, name="detail"),
     path("<int:analysis_id>/delete/", views.analysis_delete, name="delete"),
     path("<int:analysis_id>/image/<str:kind>/", views.analysis_image, name="image"),

@@ -3,10 +3,11 @@ HNSW graph), on 1k, 10k and 100k stored signatures.
 
 The signatures are synthetic but shaped like real ones: 128 numbers of unit length, in groups
 of about 20 (people) whose members are as similar to each other as dlib's signatures of one
-person are (a cosine of about 0.94, above the threshold). For each size: the time to load the stored bytes into a matrix (what
-the archive pays per search, reading them from the database), the exact search's time per
-query, the index's build time and time per query, and the index's recall: the share of the
-exact search's matches above the threshold that it also returns.
+person are (a cosine of about 0.94, above the threshold). For each size: the time to load the
+stored bytes into a matrix (what the archive pays per search, reading them from the
+database), the exact search's time per query, the index's build time and time per query,
+and the index's recall: the share of the exact search's matches above the threshold that it
+also returns.
 
 Usage: .venv/bin/python -m benchmarks.search [--queries 200]
 """
