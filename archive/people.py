@@ -188,12 +188,11 @@ def _gallery(owner: User, model: str) -> tuple[npt.NDArray[np.float32], list[int
     return vectors, [person_id for person_id, _ in rows]
 
 
-def identify(*, owner: User, data: bytes) -> Identification:
-    """Each face of the picture, left to right, named with the closest of ``owner``'s people
-    when similar enough, else unknown (``person`` None)."""
-    signed = analysis_services.faces_sign(data=data)
+def faces_named(*, owner: User, signed: analysis_services.Signed) -> list[Recognised]:
+    """Each signed face named with the closest of ``owner``'s people when similar enough,
+    else unknown (``person`` None; ``similarity`` None when nobody is enrolled)."""
     vectors, person_ids = _gallery(owner, signed.model)
-    people = {person.pk: person for person in Person.objects.filter(owner=owner)}
+    everyone = {person.pk: person for person in Person.objects.filter(owner=owner)}
     threshold = embeddings.SAME_PERSON_SIMILARITY
     recognised = []
     for index, (face, signature) in enumerate(zip(signed.faces, signed.signatures, strict=True)):
@@ -203,13 +202,20 @@ def identify(*, owner: User, data: bytes) -> Identification:
             best = int(similarities.argmax())
             similarity = float(similarities[best])
             if similarity >= threshold:
-                person = people.get(person_ids[best])
+                person = everyone.get(person_ids[best])
         recognised.append(Recognised(index, face, person, similarity))
+    return recognised
+
+
+def identify(*, owner: User, data: bytes) -> Identification:
+    """Each face of the picture, left to right, named with the closest of ``owner``'s people
+    when similar enough, else unknown."""
+    signed = analysis_services.faces_sign(data=data)
     return Identification(
         width=signed.image.width,
         height=signed.image.height,
-        faces=recognised,
-        threshold=threshold,
+        faces=faces_named(owner=owner, signed=signed),
+        threshold=embeddings.SAME_PERSON_SIMILARITY,
         model=signed.model,
     )
 

@@ -98,19 +98,33 @@ class AnalyzeApi(APIView):
             extra_boxes=data.get("boxes", []),
         )
         source = _source(request)
-        services.usage_record(owner=_owner(request), source=source, faces=len(run.result.faces))
+        owner = _owner(request)
+        services.usage_record(owner=owner, source=source, faces=len(run.result.faces))
         body = dict(AnalysisOutput(run).data)
         if data["annotate"]:
             body["annotated_image"] = run.annotated_data_url
+        # With identity features on, each face is also named (or not) among the user's people.
+        signed = people.signatures_for(owner=owner, run=run)
+        if signed is not None:
+            for face, named in zip(
+                body["faces"], people.faces_named(owner=owner, signed=signed), strict=True
+            ):
+                face["person"] = (
+                    None
+                    if named.person is None
+                    else {"id": named.person.pk, "name": named.person.name}
+                )
+                face["person_similarity"] = (
+                    None if named.similarity is None else round(named.similarity, 4)
+                )
         if data["save"]:
-            owner = _owner(request)
             saved = services.analysis_save(
                 owner=owner,
                 run=run,
                 name=data.get("name", ""),
                 source=source,
                 keep_image=data["keep_image"],
-                signatures=people.signatures_for(owner=owner, run=run),
+                signatures=signed,
             )
             body["analysis_id"] = saved.pk
             body["name"] = saved.name

@@ -52,6 +52,9 @@
     const title = el("div", "face-title");
     const h3 = el("h3", "", `Face ${face.index + 1}`);
     if (face.found_by === "manual") h3.append(el("span", "muted small", " (marked by hand)"));
+    // With identity features on, the API names the face among the user's people.
+    if (face.person) h3.append(el("span", "person-name", ` · ${face.person.name}`));
+    else if (face.person === null) h3.append(el("span", "muted small person-name", " · not recognised"));
     title.append(h3);
     const dominant = el("p", "dominant");
     const swatch = el("span", "swatch");

@@ -231,3 +231,35 @@ def test_a_selfie_finds_its_person_in_a_collection(
     assert (
         find(_client(bob), testdata / "enrol" / "train" / "obama" / "obama2.jpg").status_code == 404
     )
+
+
+@pytest.mark.ml
+def test_the_analysis_names_enrolled_people_only_with_identity_features_on(
+    api: APIClient, alice: User, testdata: Path
+) -> None:
+    obama = api.post("/api/v1/people", {"name": "Barack Obama"}, format="json").json()
+    assert (
+        _photo(api, obama["id"], testdata / "enrol" / "train" / "obama" / "obama.jpg").status_code
+        == 201
+    )
+
+    def analyse() -> list[dict[str, object]]:
+        with (
+            (testdata / "enrol" / "test" / "kit_with_rose.jpg").open("rb") as strangers,
+            (testdata / "enrol" / "test" / "obama1.jpg").open("rb") as photo,
+        ):
+            faces = []
+            for handle in (photo, strangers):
+                response = api.post(
+                    "/api/v1/analyze", {"image": handle, "tta": 1}, format="multipart"
+                )
+                assert response.status_code == 200
+                faces += response.json()["faces"]
+            return faces
+
+    faces = analyse()
+    assert faces[0]["person"] == {"id": obama["id"], "name": "Barack Obama"}
+    assert [face["person"] for face in faces[1:]] == [None, None]
+    alice.identity_enabled = False
+    alice.save(update_fields=["identity_enabled"])
+    assert all("person" not in face for face in analyse())
