@@ -15,7 +15,7 @@ from typing import IO, Any
 from accounts.files import STORAGE_ERRORS
 from analysis.ml.types import EMOTIONS
 from archive.api.serializers import SavedAnalysisOutput
-from archive.models import SavedAnalysis
+from archive.models import Person, SavedAnalysis
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +96,37 @@ def export_json(analyses: Iterable[SavedAnalysis]) -> bytes:
     return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def export_zip(analyses: Iterable[SavedAnalysis]) -> IO[bytes]:
-    """A ZIP file, rewound; it spills to a temporary file past 32 MB instead of memory."""
+def export_people(people: Iterable[Person]) -> bytes:
+    """The people a user enrolled: names and enrolled faces (where each was in its photo),
+    without the signatures, which describe the faces and can be computed again."""
+    body = {
+        "people": [
+            {
+                "name": person.name,
+                "created": person.created.isoformat(),
+                "enrolled_faces": [
+                    {"box": signature.box, "origin": signature.source, "model": signature.model}
+                    for signature in person.signatures.all()
+                ],
+            }
+            for person in people
+        ]
+    }
+    return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def export_zip(
+    analyses: Iterable[SavedAnalysis], people: Iterable[Person] | None = None
+) -> IO[bytes]:
+    """A ZIP file, rewound; it spills to a temporary file past 32 MB instead of memory. With
+    ``people``, it holds them too (people.json)."""
     items = list(analyses)
     buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("analyses.json", export_json(items))
         archive.writestr("faces.csv", export_csv(items))
+        if people is not None:
+            archive.writestr("people.json", export_people(people))
         for analysis in items:
             for kind in ("original", "annotated"):
                 field = getattr(analysis, kind)

@@ -28,7 +28,8 @@ from archive.api.jobs import file_response, job_of
 from archive.api.serializers import SavedAnalysisOutput
 from archive.forms import FilterForm, RenameForm, UsageForm
 from archive.job_kinds import FPS_CHOICES
-from archive.models import Job, SavedAnalysis
+from archive.models import Job, Person, SavedAnalysis
+from archive.people import people_of
 
 PAGE_SIZE = 24
 IMAGE_KINDS = ("original", "annotated", "thumbnail")
@@ -118,10 +119,18 @@ def bulk_action(request: HttpRequest) -> HttpResponse | FileResponse:
 def export_all(request: HttpRequest, fmt: str) -> HttpResponse | FileResponse:
     """Everything that matches the list page's filters (everything when there are none)."""
     filters = FilterForm(request.GET or None).filters()
-    return export_response(selectors.analyses_of(_owner(request), filters), fmt)
+    owner = _owner(request)
+    return export_response(
+        selectors.analyses_of(owner, filters),
+        fmt,
+        people=people_of(owner).prefetch_related("signatures"),
+    )
 
 
-def export_response(analyses: Any, fmt: str) -> HttpResponse | FileResponse:
+def export_response(
+    analyses: Any, fmt: str, people: Iterable[Person] | None = None
+) -> HttpResponse | FileResponse:
+    """The export of ``analyses`` in ``fmt``; a ZIP also holds ``people`` when given."""
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown export format")
     content_type, extension = EXPORT_FORMATS[fmt]
@@ -130,7 +139,7 @@ def export_response(analyses: Any, fmt: str) -> HttpResponse | FileResponse:
     filename = f"emotion-archive-{stamp}.{extension}"
     if fmt == "zip":
         return FileResponse(
-            exports.export_zip(analyses),
+            exports.export_zip(analyses, people),
             as_attachment=True,
             filename=filename,
             content_type=content_type,

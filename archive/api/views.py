@@ -285,13 +285,18 @@ class AnalysisExportApi(APIView):
         if fmt not in EXPORT_FORMATS:
             choices = ", ".join(EXPORT_FORMATS)
             raise serializers.ValidationError({"format": [f"Choose one of {choices}."]})
-        analyses = selectors.analyses_of(_owner(request))
+        owner = _owner(request)
         if request.query_params.get("ids"):
             ids = selectors.parse_ids(request.query_params["ids"].split(","))
             if not ids:
                 raise serializers.ValidationError({"ids": ["Give ids as integers, e.g. 3,7."]})
-            analyses = selectors.analyses_by_ids(_owner(request), ids)
-        return export_response(analyses, fmt)
+            return export_response(selectors.analyses_by_ids(owner, ids), fmt)
+        # The whole archive's ZIP holds the user's people too.
+        return export_response(
+            selectors.analyses_of(owner),
+            fmt,
+            people=people.people_of(owner).prefetch_related("signatures"),
+        )
 
 
 class AnalysisImageApi(APIView):

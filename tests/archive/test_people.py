@@ -263,3 +263,30 @@ def test_the_analysis_names_enrolled_people_only_with_identity_features_on(
     alice.identity_enabled = False
     alice.save(update_fields=["identity_enabled"])
     assert all("person" not in face for face in analyse())
+
+
+def test_the_archives_zip_export_holds_the_people_without_their_signatures(
+    api: APIClient, alice: User, bob: User
+) -> None:
+    import json
+    import zipfile
+
+    import numpy as np
+
+    person = Person.objects.create(owner=alice, name="Rose")
+    vector = np.ones(128, dtype=np.float32) / np.sqrt(128)
+    PersonSignature.objects.create(
+        person=person, vector=vector.tobytes(), model="dlib-resnet", box=[1, 2, 30, 40]
+    )
+    Person.objects.create(owner=bob, name="Not alice's")
+    response = api.get("/api/v1/analyses/export/zip")
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        exported = json.loads(archive.read("people.json"))
+    assert exported["people"] == [
+        {
+            "name": "Rose",
+            "created": person.created.isoformat(),
+            "enrolled_faces": [{"box": [1, 2, 30, 40], "origin": "upload", "model": "dlib-resnet"}],
+        }
+    ]
