@@ -141,6 +141,7 @@ class VerifyApi(APIView):
     parser_classes = (MultiPartParser, FormParser)
     throttle_scope = "analyze"
 
+    @extend_schema_serializer(component_name="VerifyInput")
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         image_a = serializers.FileField(allow_empty_file=True)
         image_b = serializers.FileField(allow_empty_file=True)

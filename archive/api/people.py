@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.api.serializers import ErrorOutput, _Output
 from accounts.models import User
 from analysis import services as analysis_services
+from analysis.api.serializers import EmotionsOutput
 from analysis.api.views import IMAGE_ERRORS
 from analysis.ml import embeddings
 from archive import people
@@ -133,6 +134,7 @@ class PersonPhotosApi(APIView):
     parser_classes = (MultiPartParser, FormParser)
     throttle_scope = "analyze"
 
+    @extend_schema_serializer(component_name="PersonPhotoInput")
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         image = serializers.FileField(allow_empty_file=True)
         face = serializers.IntegerField(required=False, min_value=0)
@@ -165,16 +167,6 @@ class PersonPhotoDetailApi(APIView):
         person = people.person_get(owner=_owner(request), person_id=person_id)
         people.signature_delete(person=person, signature_id=signature_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class EmotionsOutput(_Output):
-    angry = serializers.FloatField()
-    disgust = serializers.FloatField()
-    fear = serializers.FloatField()
-    happy = serializers.FloatField()
-    neutral = serializers.FloatField()
-    sad = serializers.FloatField()
-    surprise = serializers.FloatField()
 
 
 class AppearanceOutput(_Output):
@@ -265,6 +257,7 @@ class CollectionFindApi(APIView):
     parser_classes = (MultiPartParser, FormParser)
     throttle_scope = "analyze"
 
+    @extend_schema_serializer(component_name="CollectionFindInput")
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         image = serializers.FileField(allow_empty_file=True, help_text="the selfie")
 
@@ -314,6 +307,7 @@ class IdentifyApi(APIView):
     parser_classes = (MultiPartParser, FormParser)
     throttle_scope = "analyze"
 
+    @extend_schema_serializer(component_name="IdentifyInput")
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         image = serializers.FileField(allow_empty_file=True)
 
