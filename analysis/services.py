@@ -50,6 +50,7 @@ from analysis.ml.types import (
     ImageResult,
     RGBImage,
     StepCallback,
+    largest,
 )
 from analysis.ml.video import VideoInfo
 
@@ -405,9 +406,8 @@ def faces_sign(*, data: bytes) -> Signed:
     image = image_decode(data=data)
 
     def sign() -> Signed:
-        faces = _real_faces(pipeline.detect(image.pixels, _detector("auto")))
-        embedder = _embedder()
-        return Signed(image, faces, embedder.embed(image.pixels, faces), embedder.name)
+        # Already in the lane, so signatures_of runs at once.
+        return signatures_of(image, _real_faces(pipeline.detect(image.pixels, _detector("auto"))))
 
     return in_lane(INTERACTIVE, sign)
 
@@ -444,7 +444,7 @@ def faces_verify(*, data_a: bytes, data_b: bytes) -> Verification:
             found = _real_faces(pipeline.detect(image.pixels, detector))
             if not found:
                 raise NoFace(name)
-            faces.append(max(found, key=lambda face: face.box.w * face.box.h))
+            faces.append(largest(found))
         embedder = _embedder()
         signatures = [
             embedder.embed(image.pixels, [face])[0]

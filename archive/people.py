@@ -22,7 +22,7 @@ from accounts.models import User
 from analysis import services as analysis_services
 from analysis.ml import embeddings
 from analysis.ml.images import ImageError
-from analysis.ml.types import EMOTIONS, DetectedFace
+from analysis.ml.types import EMOTIONS, DetectedFace, largest
 from archive.models import Collection, Face, Person, PersonSignature, SavedAnalysis
 
 logger = logging.getLogger(__name__)
@@ -182,10 +182,7 @@ def _gallery(owner: User, model: str) -> tuple[npt.NDArray[np.float32], list[int
             "person_id", "vector"
         )
     )
-    if not rows:
-        return np.zeros((0, embeddings.DlibEmbedder.dimensions), dtype=np.float32), []
-    vectors = np.stack([np.frombuffer(bytes(vector), dtype=np.float32) for _, vector in rows])
-    return vectors, [person_id for person_id, _ in rows]
+    return _vectors([vector for _, vector in rows]), [person_id for person_id, _ in rows]
 
 
 def faces_named(*, owner: User, signed: analysis_services.Signed) -> list[Recognised]:
@@ -348,16 +345,14 @@ def collection_find(*, owner: User, collection_id: int, data: bytes) -> Appearan
     signed = analysis_services.faces_sign(data=data)
     if not signed.faces:
         raise analysis_services.NoFace("the selfie")
-    largest = max(
-        range(len(signed.faces)), key=lambda i: signed.faces[i].box.w * signed.faces[i].box.h
-    )
+    selfie = signed.faces.index(largest(signed.faces))
     saved = Face.objects.filter(
         analysis__owner=owner, analysis__collection=collection, analysis__pending=False
     )
     return _search(
         name="The person of the selfie",
         person=None,
-        gallery=signed.signatures[largest : largest + 1],
+        gallery=signed.signatures[selfie : selfie + 1],
         model=signed.model,
         saved=saved,
     )

@@ -43,6 +43,7 @@ class Method:
 def ours() -> Method:
     from analysis.ml import embeddings, loaders
     from analysis.ml.pipeline import detect
+    from analysis.ml.types import largest
 
     detector = loaders.detector("auto")
     embedder = loaders.face_embedder()
@@ -51,8 +52,7 @@ def ours() -> Method:
         faces = detect(picture, detector)
         if not faces:
             return None
-        largest = max(faces, key=lambda f: f.box.w * f.box.h)
-        return embedder.embed(picture, [largest])[0]
+        return embedder.embed(picture, [largest(faces)])[0]
 
     return Method(
         "ours (auto + dlib, mirrored)",

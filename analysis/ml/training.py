@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.ml.types import EMOTIONS
+from analysis.ml.types import EMOTIONS, largest
 
 WEIGHTS = "weights.pt"
 MANIFEST = "manifest.json"
@@ -198,7 +198,7 @@ def frame_faces(
         picture = np.ascontiguousarray(np.repeat(face[:, :, None], 3, axis=2))
         detected = pipeline.detect(picture, detector)
         if detected:
-            chosen = max(detected, key=lambda f: f.box.w * f.box.h)
+            chosen = largest(detected)
             found += chosen.how != "whole_image"
             patch = alignment.face_patch(face, chosen, face.shape[0])
             out[position] = np.clip(

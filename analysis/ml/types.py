@@ -30,6 +30,10 @@ class Box:
     def center(self) -> Point:
         return (self.x + self.w / 2, self.y + self.h / 2)
 
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
     def as_list(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
 
@@ -73,6 +77,11 @@ class DetectedFace:
     detector: str
     landmarks: Landmarks | None = None
     how: str = "detected"
+
+
+def largest(faces: Sequence[DetectedFace]) -> DetectedFace:
+    """The face with the largest box (the first of equals); ``faces`` must not be empty."""
+    return max(faces, key=lambda face: face.box.area)
 
 
 @dataclass(frozen=True)

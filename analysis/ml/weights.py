@@ -7,7 +7,6 @@ metadata, so the health check and the pages can report model status cheaply.
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,10 +85,12 @@ ENSEMBLE_FILE = Path(__file__).resolve().parents[2] / "models" / "ensemble.json"
 
 
 def _in_default_ensemble(name: str) -> bool:
+    # The loader reads and checks the file once per process (loaders imports this module).
+    from analysis.ml.loaders import default_ensemble
+
     try:
-        chosen = json.loads(ENSEMBLE_FILE.read_text())
-        return any(member.get("name") == name for member in chosen["members"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return name in default_ensemble().members
+    except OSError:
         return False
 
 

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis.ml import calibration, loaders, pipeline, tta
 from analysis.ml.training import sha256_of
+from analysis.ml.types import largest
 from analysis.ml.weights import ENSEMBLE_FILE, fer_resnet_model
 
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "fer2013" / "fer2013_train_val.npz"
@@ -119,8 +120,8 @@ class Command(BaseCommand):
             picture = np.ascontiguousarray(np.repeat(face[:, :, None], 3, axis=2))
             detected = pipeline.detect(picture, detector)
             if detected:
-                largest = max(detected, key=lambda f: f.box.w * f.box.h)
-                out[:, position] = ensemble.member_scores([(picture, largest)], views)[:, 0]
+                source = (picture, largest(detected))
+                out[:, position] = ensemble.member_scores([source], views)[:, 0]
             if (position + 1) % 250 == 0:
                 self.stdout.write(
                     f"  {position + 1}/{len(faces)} faces ({time.perf_counter() - started:.0f} s)"
