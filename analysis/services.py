@@ -37,6 +37,7 @@ from analysis.ml.images import (
     encode_jpeg,
 )
 from analysis.ml.live import LiveAnalyser, LiveFrame
+from analysis.ml.liveness import LivenessModel
 from analysis.ml.registry import LaneFull, LaneSpec
 from analysis.ml.tracking import Tracker
 from analysis.ml.types import (
@@ -395,6 +396,11 @@ def _real_faces(faces: list[DetectedFace]) -> list[DetectedFace]:
     return [face for face in faces if face.how != "whole_image"]
 
 
+# The signature model that loaders.face_embedder loads: stored signatures are compared only
+# with signatures of the same model.
+SIGNATURE_MODEL = embeddings.DlibEmbedder.name
+
+
 def _embedder() -> embeddings.FaceEmbedder:
     with _loading("The face signature model", ModelUnavailable):
         return loaders.face_embedder()
@@ -461,6 +467,41 @@ def faces_verify(*, data_a: bytes, data_b: bytes) -> Verification:
         )
 
     return in_lane(INTERACTIVE, verify)
+
+
+@dataclass(frozen=True)
+class LivenessReading:
+    """The faces of a picture, left to right, each with its liveness score."""
+
+    faces: list[DetectedFace]
+    scores: list[float]
+    threshold: float
+    model: str
+
+
+def _liveness() -> LivenessModel:
+    with _loading("The liveness model", ModelUnavailable):
+        return loaders.liveness_model(models_dir=settings.ML_MODELS_DIR, threads=_threads())
+
+
+def faces_liveness(*, data: bytes) -> LivenessReading:
+    """Score every face of an uploaded picture for liveness (analysis.ml.liveness): a weak
+    signal of whether it was photographed live or is a replica of a picture, never proof.
+
+    Raises NoFace when the picture has no face. Callers check the user's consent first
+    (identity_require)."""
+    image = image_decode(data=data)
+
+    def read() -> LivenessReading:
+        found = _real_faces(pipeline.detect(image.pixels, _detector("auto")))
+        if not found:
+            raise NoFace("the picture")
+        model = _liveness()
+        return LivenessReading(
+            found, model.scores(image.pixels, found), model.threshold, model.name
+        )
+
+    return in_lane(INTERACTIVE, read)
 
 
 def analysis_run(

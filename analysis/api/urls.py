@@ -3,9 +3,10 @@ save)."""
 
 from django.urls import path
 
-from analysis.api.views import DetectApi, VerifyApi
+from analysis.api.views import DetectApi, LivenessApi, VerifyApi
 
 urlpatterns = [
     path("detect", DetectApi.as_view(), name="detect"),
     path("verify", VerifyApi.as_view(), name="verify"),
+    path("liveness", LivenessApi.as_view(), name="liveness"),
 ]

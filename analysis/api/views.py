@@ -1,4 +1,4 @@
-"""POST /api/v1/detect, and the input that every image endpoint shares.
+"""POST /api/v1/detect, verify and liveness, and the input that every image endpoint shares.
 
 ``POST /api/v1/analyze`` can save to the archive, so it lives in the archive app (above this
 one); it reads the same input and answers with analysis.api.serializers.
@@ -168,5 +168,64 @@ class VerifyApi(APIView):
                     "faces": [face.box.as_list() for face in verification.faces],
                     "model": verification.model,
                 }
+            ).data
+        )
+
+
+class LivenessFaceOutput(serializers.Serializer):  # type: ignore[type-arg]
+    box = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=4,
+        max_length=4,
+        help_text="the face, [x, y, w, h] in pixels",
+    )
+    live = serializers.BooleanField(help_text="whether the score reaches the threshold")
+    score = serializers.FloatField(help_text="0 to 1, higher for a face photographed live")
+
+
+class LivenessOutput(serializers.Serializer):  # type: ignore[type-arg]
+    faces = LivenessFaceOutput(many=True, help_text="every face found, left to right")
+    threshold = serializers.FloatField(help_text="the score from which a face is called live")
+    model = serializers.CharField(help_text="the liveness network")
+
+
+class LivenessApi(APIView):
+    """Whether each face of a picture looks photographed live or like a replica (a photo of a
+    screen or of a print).
+
+    A weak signal with measured error rates (README, "Liveness"), never proof: do not let it
+    alone decide anything. Identity features must be on for the user; otherwise 403
+    ``identity_off``. A picture without a face answers 400 ``no_face``.
+    """
+
+    parser_classes = (MultiPartParser, FormParser)
+    throttle_scope = "analyze"
+
+    @extend_schema_serializer(component_name="LivenessInput")
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        image = serializers.FileField(allow_empty_file=True)
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={200: LivenessOutput, 403: ErrorOutput, **IMAGE_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        services.identity_require(request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reading = services.faces_liveness(
+            data=services.upload_read(serializer.validated_data["image"])
+        )
+        faces = [
+            {
+                "box": face.box.as_list(),
+                "live": score >= reading.threshold,
+                "score": round(score, 4),
+            }
+            for face, score in zip(reading.faces, reading.scores, strict=True)
+        ]
+        return Response(
+            LivenessOutput(
+                {"faces": faces, "threshold": reading.threshold, "model": reading.model}
             ).data
         )

@@ -36,7 +36,8 @@ WEIGHTS_SHA256 = {
 
 
 def load_weights(manifest_path: Path, *, sha256: dict[str, str] | None = None) -> dict[str, Any]:
-    """The named tensors of a TensorFlow.js weights manifest, dequantised to float32.
+    """The named tensors of a TensorFlow.js weights manifest: float32 (dequantised from 8 or
+    16 bits where stored so), or int32 for integer tensors.
 
     With ``sha256`` (file name: digest), every file read must have its digest. Any file that
     is missing, altered or malformed raises OSError.
@@ -56,6 +57,8 @@ def _read(path: Path, sha256: dict[str, str] | None) -> bytes:
 
 def _read_weights(manifest_path: Path, sha256: dict[str, str] | None) -> dict[str, Any]:
     manifest = json.loads(_read(manifest_path, sha256))
+    if isinstance(manifest, dict):  # a graph model: its topology, then the weights manifest
+        manifest = manifest["weightsManifest"]
     tensors: dict[str, Any] = {}
     for group in manifest:
         data = b"".join(_read(manifest_path.parent / path, sha256) for path in group["paths"])
@@ -63,16 +66,18 @@ def _read_weights(manifest_path: Path, sha256: dict[str, str] | None) -> dict[st
         for spec in group["weights"]:
             count = int(np.prod(spec["shape"]))
             quantization = spec.get("quantization")
-            if quantization is not None:
-                if quantization["dtype"] != "uint8":
-                    raise OSError(f"Unsupported quantisation {quantization['dtype']}")
+            stored = quantization["dtype"] if quantization is not None else spec["dtype"]
+            if stored == "uint8":
                 raw = np.frombuffer(data, np.uint8, count, offset).astype(np.float32)
                 values = raw * quantization["scale"] + quantization["min"]
-                offset += count
+            elif stored in ("float16", "float32", "int32"):
+                values = np.frombuffer(data, np.dtype(stored), count, offset)
             else:
-                values = np.frombuffer(data, np.float32, count, offset)
-                offset += 4 * count
-            tensors[spec["name"]] = values.reshape(spec["shape"]).astype(np.float32)
+                raise OSError(f"Unsupported tensor type {stored}")
+            offset += values.nbytes if stored != "uint8" else count
+            tensors[spec["name"]] = values.reshape(spec["shape"]).astype(
+                np.int32 if stored == "int32" else np.float32
+            )
         if offset != len(data):
             raise OSError(f"{manifest_path} describes {offset} bytes, the files hold {len(data)}")
     return tensors

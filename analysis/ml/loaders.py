@@ -23,6 +23,7 @@ from analysis.ml.weights import (
 if TYPE_CHECKING:
     from analysis.ml.blazeface import BlazeFaceDetector
     from analysis.ml.embeddings import FaceEmbedder
+    from analysis.ml.liveness import LivenessModel
 
 DETECTORS = ("auto", "mtcnn", "blazeface", "haar")
 # "auto" fuses MTCNN and BlazeFace (analysis.ml.fused): MTCNN finds small faces with precise
@@ -220,3 +221,14 @@ def face_embedder() -> FaceEmbedder:
         return DlibEmbedder()
 
     return get_model("face-embedder", load)
+
+
+def liveness_model(*, models_dir: Path, threads: int = 2) -> LivenessModel:
+    """The liveness network (analysis.ml.liveness), loaded once per process."""
+
+    def load() -> LivenessModel:
+        from analysis.ml.liveness import AntispoofNet
+
+        return AntispoofNet(models_dir=models_dir, threads=threads)
+
+    return get_model("liveness", load)

