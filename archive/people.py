@@ -175,33 +175,49 @@ class Identification:
     model: str
 
 
-def _gallery(owner: User, model: str) -> tuple[npt.NDArray[np.float32], list[int]]:
-    """Every signature of ``owner``'s people made by ``model``, with its person's id."""
+@dataclass(frozen=True)
+class Gallery:
+    """Every signature of one owner's people made by one model, with whose each is. Read once
+    and used for as many faces as needed (an analysis, or a camera stream's new faces)."""
+
+    vectors: npt.NDArray[np.float32]
+    person_ids: list[int]
+    people: dict[int, Person]
+
+    def closest(self, signature: embeddings.Signature) -> tuple[Person | None, float | None]:
+        """The enrolled person closest to ``signature`` when similar enough (else None), and
+        the similarity (None when nobody is enrolled)."""
+        if not self.person_ids:
+            return None, None
+        similarities = self.vectors @ signature
+        best = int(similarities.argmax())
+        similarity = float(similarities[best])
+        if similarity < embeddings.SAME_PERSON_SIMILARITY:
+            return None, similarity
+        return self.people.get(self.person_ids[best]), similarity
+
+
+def gallery_of(owner: User, model: str) -> Gallery:
     rows = list(
         PersonSignature.objects.filter(person__owner=owner, model=model).values_list(
             "person_id", "vector"
         )
     )
-    return _vectors([vector for _, vector in rows]), [person_id for person_id, _ in rows]
+    return Gallery(
+        vectors=_vectors([vector for _, vector in rows]),
+        person_ids=[person_id for person_id, _ in rows],
+        people={person.pk: person for person in Person.objects.filter(owner=owner)},
+    )
 
 
 def faces_named(*, owner: User, signed: analysis_services.Signed) -> list[Recognised]:
     """Each signed face named with the closest of ``owner``'s people when similar enough,
     else unknown (``person`` None; ``similarity`` None when nobody is enrolled)."""
-    vectors, person_ids = _gallery(owner, signed.model)
-    everyone = {person.pk: person for person in Person.objects.filter(owner=owner)}
-    threshold = embeddings.SAME_PERSON_SIMILARITY
-    recognised = []
-    for index, (face, signature) in enumerate(zip(signed.faces, signed.signatures, strict=True)):
-        person, similarity = None, None
-        if person_ids:
-            similarities = vectors @ signature
-            best = int(similarities.argmax())
-            similarity = float(similarities[best])
-            if similarity >= threshold:
-                person = everyone.get(person_ids[best])
-        recognised.append(Recognised(index, face, person, similarity))
-    return recognised
+    gallery = gallery_of(owner, signed.model)
+    return [
+        Recognised(index, face, *gallery.closest(signature))
+        for index, (face, signature) in enumerate(zip(signed.faces, signed.signatures, strict=True))
+    ]
 
 
 def identify(*, owner: User, data: bytes) -> Identification:

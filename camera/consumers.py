@@ -54,6 +54,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         self.passes = services.LIVE_PASSES
         self.detector = "auto"
         self.stream = services.stream_start(detector=self.detector, passes=self.passes)
+        self.names = await database_sync_to_async(services.live_names)(owner=user)
         # Each stream's number goes with its answers, so the page can drop a late answer of
         # the stream that new settings replaced.
         self.stream_number = 1
@@ -128,7 +129,9 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             stream = self.stream_number
             try:
                 # Cancelling this task (the socket closed) cancels the frame in the lane.
-                result = await asyncio.wrap_future(services.frame_submit(self.stream, data))
+                result = await asyncio.wrap_future(
+                    services.frame_submit(self.stream, data, names=self.names)
+                )
             except Exception as exc:  # noqa: BLE001 - every failure is answered, see _failed
                 await self._failed(exc, "This frame could not be analysed.", frame=number)
                 continue
@@ -177,6 +180,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             self.passes, self.detector = passes, detector
             # A new stream: faces are followed afresh (numbered from 1) with the new settings.
             self.stream = services.stream_start(detector=detector, passes=passes)
+            self.names = await database_sync_to_async(services.live_names)(owner=self.user)
             self.stream_number += 1
         await self._send(
             {"type": "ready", "passes": passes, "detector": detector, "stream": self.stream_number}

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import User
 from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput
 from analysis.services import LiveStream
-from archive.models import SavedAnalysis
-from archive.people import signatures_for
+from archive.models import Person, SavedAnalysis
+from archive.people import Gallery, gallery_of, signatures_for
 from archive.services import analysis_pictures, analysis_save, usage_record
 
 # A live frame is scored in one pass, so that the overlay keeps up: the same face seen in the
@@ -29,10 +30,74 @@ def stream_start(*, detector: str = "auto", passes: int = LIVE_PASSES) -> LiveSt
     return LiveStream(detector=detector, passes=passes, max_pixels=MAX_FRAME_PIXELS)
 
 
-def frame_submit(stream: LiveStream, data: bytes) -> Future[dict[str, Any]]:
+# Faces newly in view that are signed and looked up per frame: signing costs about 140 ms a
+# face, so a crowd coming into view is named over a few frames rather than freezing one.
+NAMED_PER_FRAME = 1
+# A face not recognised is looked at again this often while it stays in view (it may have been
+# turned away or blurred the first time).
+RENAME_SECONDS = 2.0
+
+
+@dataclass
+class _Named:
+    person: Person | None
+    similarity: float | None
+    at: float
+
+
+@dataclass
+class LiveNames:
+    """Who the faces of one camera stream are, among its owner's people: each track is signed
+    once when it comes into view (again now and then while unknown), not every frame. Holds
+    only the tracks in view. Used in the live lane, one frame at a time."""
+
+    gallery: Gallery
+    _tracks: dict[int, _Named] = field(default_factory=dict)
+
+    def recognise(self, answer: analysis_services.LiveAnswer) -> list[_Named | None]:
+        """Per face of the frame, who it is (None: not looked at yet)."""
+        tracks = answer.frame.tracks
+        for gone in set(self._tracks) - set(tracks):
+            del self._tracks[gone]
+        if not self.gallery.person_ids:
+            return [None] * len(tracks)
+        now = time.monotonic()
+        due = [
+            (track, result.face)
+            for track, result in zip(tracks, answer.frame.result.faces, strict=True)
+            if result.face.how != "whole_image"
+            and (
+                track not in self._tracks
+                or (
+                    self._tracks[track].person is None
+                    and now - self._tracks[track].at >= RENAME_SECONDS
+                )
+            )
+        ]
+        for track, face in due[:NAMED_PER_FRAME]:
+            signed = analysis_services.signatures_of(
+                answer.image, [face], lane=analysis_services.LIVE
+            )
+            self._tracks[track] = _Named(*self.gallery.closest(signed.signatures[0]), at=now)
+        return [self._tracks.get(track) for track in tracks]
+
+
+def live_names(*, owner: User) -> LiveNames | None:
+    """A stream's naming state when ``owner`` has identity features on (database work: call it
+    outside the lane), else None."""
+    # Read afresh: the user may have turned identity features off since the socket opened.
+    if not User.objects.filter(pk=owner.pk, identity_enabled=True).exists():
+        return None
+    return LiveNames(gallery_of(owner, analysis_services.SIGNATURE_MODEL))
+
+
+def frame_submit(
+    stream: LiveStream, data: bytes, *, names: LiveNames | None = None
+) -> Future[dict[str, Any]]:
     """Queue one JPEG frame of ``stream`` in the live lane; the future gives the answer's body
-    (faces of the same shape as the API's, each with its ``track``). Raises Busy when the lane
-    is full; cancelling the future before the frame's turn drops the frame."""
+    (faces of the same shape as the API's, each with its ``track``, and with ``names`` its
+    ``person`` and ``person_similarity``). Raises Busy when the lane is full; cancelling the
+    future before the frame's turn drops the frame."""
 
     def work() -> dict[str, Any]:
         answer = analysis_services.live_frame(stream, data)
@@ -41,6 +106,15 @@ def frame_submit(stream: LiveStream, data: bytes) -> Future[dict[str, Any]]:
             {**face, "track": track}
             for face, track in zip(body["faces"], answer.frame.tracks, strict=True)
         ]
+        if names is not None:
+            for face, named in zip(faces, names.recognise(answer), strict=True):
+                person = None if named is None else named.person
+                face["person"] = None if person is None else {"id": person.pk, "name": person.name}
+                face["person_similarity"] = (
+                    None
+                    if named is None or named.similarity is None
+                    else round(named.similarity, 4)
+                )
         return {
             **{key: body[key] for key in ("image", "passes", "detector", "timings_ms")},
             "faces": faces,

@@ -121,6 +121,8 @@ async def test_a_verified_session_gets_faces_for_each_frame(
     assert sum(face["emotions"].values()) == pytest.approx(1, abs=0.01)
     assert face["dominant_emotion"] == "happy"
     assert face["track"] == 1
+    # Identity features are off: nobody is looked up.
+    assert "person" not in face
     assert message["repeated"] is False
     assert message["stream"] == 1
     # The same picture again is answered from the last analysis, with the same face.
@@ -492,4 +494,53 @@ async def test_new_settings_start_a_new_stream_whose_faces_are_numbered_afresh(
     assert (second["stream"], second["passes"]) == (2, 2)
     assert second["faces"][0]["track"] == 1
     assert second["repeated"] is False  # a new stream has no answer to repeat
+    await communicator.disconnect()
+
+
+def _enrol(owner: User, testdata: Path) -> None:
+    from archive.people import person_create, person_photo_add
+
+    owner.identity_enabled = True
+    owner.save(update_fields=["identity_enabled"])
+    train = testdata / "enrol" / "train"
+    for name, folder in (("Barack Obama", "obama"), ("Joe Biden", "biden")):
+        person = person_create(owner=owner, name=name)
+        for photo in sorted((train / folder).iterdir()):
+            person_photo_add(person=person, data=photo.read_bytes())
+
+
+@pytest.mark.ml
+async def test_with_identity_on_the_camera_names_enrolled_people_and_not_strangers(
+    alice: User, testdata: Path
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(_enrol)(alice, testdata)
+    communicator, connected, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "ready"
+    test = testdata / "enrol" / "test"
+    names: dict[int, str | None] = {}
+    # One new face is looked up per frame: a few frames name them all.
+    for _ in range(4):
+        await communicator.send_to(bytes_data=(test / "obama_and_biden.jpg").read_bytes())
+        message = await communicator.receive_json_from(timeout=60)
+        assert message["type"] == "faces", message
+        assert len(message["faces"]) >= 2
+        # A girl in shadow, lower right, was never enrolled: her face stays unknown.
+        if len(message["faces"]) == 3:
+            assert min(message["faces"], key=lambda f: f["box"][2])["person"] is None
+        for face in message["faces"]:
+            person = face["person"]
+            names[face["track"]] = None if person is None else person["name"]
+            if person is not None:
+                assert face["person_similarity"] >= 0.9
+    # Both are named (a face may come back under a new track), and nobody else is.
+    assert {name for name in names.values() if name} == {"Barack Obama", "Joe Biden"}
+    # Kit Harington and Rose Leslie were never enrolled: their faces stay unknown.
+    for _ in range(3):
+        await communicator.send_to(bytes_data=(test / "kit_with_rose.jpg").read_bytes())
+        message = await communicator.receive_json_from(timeout=60)
+        assert len(message["faces"]) >= 2
+        assert all(face["person"] is None for face in message["faces"])
     await communicator.disconnect()

@@ -194,7 +194,8 @@
       ctx.strokeStyle = color;
       ctx.setLineDash(face.quality.verdict === "uncertain" ? [8 * unit, 6 * unit] : []);
       ctx.strokeRect(x, y, w, h);
-      const label = `${face.track} ${face.dominant_emotion} ${Math.round(face.confidence * 100)}%`;
+      const who = face.person ? face.person.name : face.track;
+      const label = `${who} ${face.dominant_emotion} ${Math.round(face.confidence * 100)}%`;
       ctx.font = `${14 * unit}px system-ui, sans-serif`;
       const textWidth = ctx.measureText(label).width + 10 * unit;
       ctx.fillStyle = color;
@@ -216,6 +217,8 @@
       }
       card.history.push({ at: now, emotions: face.emotions });
       card.seen = now;
+      // Once a face is recognised its card keeps the name while the track lasts.
+      if (face.person) card.name = face.person.name;
       updateBars(card, face);
     }
     for (const [track, card] of cards) {
@@ -226,7 +229,8 @@
         continue;
       }
       card.element.classList.toggle("is-gone", !inView.has(track));
-      card.title.textContent = `Face ${track}: ${inView.has(track) ? card.dominant : "out of view"}`;
+      const who = card.name ? `${card.name} (face ${track})` : `Face ${track}`;
+      card.title.textContent = `${who}: ${inView.has(track) ? card.dominant : "out of view"}`;
     }
     const list = $("live-faces");
     const empty = list.querySelector(".empty");
