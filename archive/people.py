@@ -116,9 +116,57 @@ def person_photo_add(*, person: Person, data: bytes, face: int | None = None) ->
         face = 0
     if not 0 <= face < count:
         raise FaceChoice(f"face: the photo has {count} face(s), numbered 0 to {count - 1}.")
+    return _signature_add(
+        person,
+        signed.signatures[face],
+        model=signed.model,
+        source=PersonSignature.Source.UPLOAD,
+        box=signed.faces[face].box.as_list(),
+    )
+
+
+def person_face_add(*, person: Person, analysis_id: int, face: int) -> PersonSignature:
+    """Enrol a face already in the archive: face number ``face`` of the owner's saved analysis
+    ``analysis_id`` (another user's analysis is not found). Its stored signature is used when
+    it has one; otherwise it is signed from the analysis's kept picture (and keeps that
+    signature)."""
+    if person.signatures.count() >= MAX_SIGNATURES_PER_PERSON:
+        raise PeopleLimit(
+            f"{person.name} has {MAX_SIGNATURES_PER_PERSON} photos already: delete some first."
+        )
+    analysis = get_object_or_404(SavedAnalysis, owner=person.owner, pending=False, pk=analysis_id)
+    saved = analysis.faces.filter(index=face).first()
+    if saved is None:
+        count = analysis.faces.count()
+        raise FaceChoice(f"face: that analysis has {count} face(s), numbered 0 to {count - 1}.")
+    model = analysis_services.SIGNATURE_MODEL
+    if saved.signature is None or saved.signature_model != model:
+        if not analysis.original:
+            raise FaceChoice(
+                "face: that analysis kept neither its picture nor this face's signature, so "
+                "the face cannot be enrolled; enrol it from a photo instead."
+            )
+        with analysis.original.open("rb") as handle:
+            image = analysis_services.image_decode(data=handle.read())
+        found = analysis_services.signatures_of(image, [saved.to_result().face])
+        saved.signature = found.signatures[0].astype(np.float32).tobytes()
+        saved.signature_model = model = found.model
+        saved.save(update_fields=["signature", "signature_model"])
+    return _signature_add(
+        person,
+        _vectors([saved.signature])[0],
+        model=model,
+        source=PersonSignature.Source.ARCHIVE,
+        box=saved.box,
+    )
+
+
+def _signature_add(
+    person: Person, vector: embeddings.Signature, *, model: str, source: str, box: list[int]
+) -> PersonSignature:
     with transaction.atomic():
-        # Counted again under the person's lock: the photo took a while to sign, and other
-        # photos (or a deletion of the person) may have come meanwhile.
+        # Counted again under the person's lock: the face took a while to sign, and other
+        # faces (or a deletion of the person) may have come meanwhile.
         locked = get_object_or_404(Person.objects.select_for_update(), pk=person.pk)
         if locked.signatures.count() >= MAX_SIGNATURES_PER_PERSON:
             raise PeopleLimit(
@@ -126,10 +174,10 @@ def person_photo_add(*, person: Person, data: bytes, face: int | None = None) ->
             )
         return PersonSignature.objects.create(
             person=locked,
-            vector=signed.signatures[face].astype(np.float32).tobytes(),
-            model=signed.model,
-            source=PersonSignature.Source.UPLOAD,
-            box=signed.faces[face].box.as_list(),
+            vector=vector.astype(np.float32).tobytes(),
+            model=model,
+            source=source,
+            box=box,
         )
 
 

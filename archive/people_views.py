@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -112,4 +112,28 @@ def person_change(request: HttpRequest, person_id: int) -> HttpResponse:
         messages.error(request, str(exc).removeprefix("name: ").removeprefix("face: "))
     except (analysis_services.Busy, analysis_services.FeatureUnavailable) as exc:
         messages.error(request, str(exc))
+    return redirect("archive:person", person_id=person.pk)
+
+
+@login_required
+@require_POST
+def person_enrol_face(request: HttpRequest) -> HttpResponse:
+    """Enrol a face of a saved analysis (its detail page's form) as one of the people."""
+    owner = _owner(request)
+    analysis, face = request.POST.get("analysis", ""), request.POST.get("face", "")
+    if not (analysis.isdigit() and face.isdigit()):
+        raise Http404("No such face.")
+    person = people.person_get(owner=owner, person_id=int(request.POST.get("person", "0") or 0))
+    try:
+        analysis_services.identity_require(owner)
+        people.person_face_add(person=person, analysis_id=int(analysis), face=int(face))
+    except (people.PeopleError, ImageError, analysis_services.IdentityOff) as exc:
+        messages.error(request, str(exc).removeprefix("face: "))
+        return redirect("archive:detail", analysis_id=int(analysis))
+    except (analysis_services.Busy, analysis_services.FeatureUnavailable) as exc:
+        messages.error(request, str(exc))
+        return redirect("archive:detail", analysis_id=int(analysis))
+    messages.success(
+        request, f"Face {int(face) + 1} of that analysis was enrolled as {person.name}."
+    )
     return redirect("archive:person", person_id=person.pk)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("people/", people_views.people_page, name="people"),
     path("people/<int:person_id>/", people_views.person_page, name="person"),
     path("people/<int:person_id>/change/", people_views.person_change, name="person-change"),
+    path("people/enrol-face/", people_views.person_enrol_face, name="person-enrol-face"),
     path("<int:analysis_id>/", views.analysis_detail, name="detail"),
     path("<int:analysis_id>/delete/", views.analysis_delete, name="delete"),
     path("<int:analysis_id>/image/<str:kind>/", views.analysis_image, name="image"),

@@ -77,10 +77,13 @@ def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
             return redirect("archive:detail", analysis_id=analysis.pk)
     # The same JSON as the API's, drawn by the same script as the analysis page's results.
     faces = SavedAnalysisOutput(analysis).data["faces"]
+    owner = _owner(request)
+    # With identity features on, a face of the analysis can be enrolled as one of the people.
+    enrol_to = list(people_of(owner)) if owner.identity_enabled and faces else []
     return render(
         request,
         "archive/detail.html",
-        {"analysis": analysis, "form": form, "faces": faces},
+        {"analysis": analysis, "form": form, "faces": faces, "enrol_to": enrol_to},
     )
 
 

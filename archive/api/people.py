@@ -128,16 +128,28 @@ class PersonDetailApi(APIView):
 
 
 class PersonPhotosApi(APIView):
-    """Enrol a face from a photo: the photo's only face, or the one numbered ``face`` (left to
-    right, as /api/v1/detect numbers them). Only its signature is kept, not the photo."""
+    """Enrol a face, from a photo (``image``: its only face, or the one numbered ``face``, left
+    to right as /api/v1/detect numbers them) or from the archive (``analysis``: one of your
+    saved analyses, and ``face``, its face's number). Only the signature is kept, not the
+    photo."""
 
-    parser_classes = (MultiPartParser, FormParser)
+    parser_classes = (MultiPartParser, FormParser, JSONParser)
     throttle_scope = "analyze"
 
     @extend_schema_serializer(component_name="PersonPhotoInput")
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        image = serializers.FileField(allow_empty_file=True)
+        image = serializers.FileField(allow_empty_file=True, required=False)
+        analysis = serializers.IntegerField(
+            required=False, min_value=1, help_text="a saved analysis's id, instead of image"
+        )
         face = serializers.IntegerField(required=False, min_value=0)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if ("image" in attrs) == ("analysis" in attrs):
+                raise serializers.ValidationError("Give either image or analysis (and face).")
+            if "analysis" in attrs and "face" not in attrs:
+                raise serializers.ValidationError({"face": "Say which face of the analysis."})
+            return attrs
 
     @extend_schema(
         parameters=[PERSON_ID],
@@ -151,11 +163,16 @@ class PersonPhotosApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        signature = people.person_photo_add(
-            person=person,
-            data=analysis_services.upload_read(data["image"]),
-            face=data.get("face"),
-        )
+        if "analysis" in data:
+            signature = people.person_face_add(
+                person=person, analysis_id=data["analysis"], face=data["face"]
+            )
+        else:
+            signature = people.person_photo_add(
+                person=person,
+                data=analysis_services.upload_read(data["image"]),
+                face=data.get("face"),
+            )
         return Response(PhotoOutput(signature).data, status=status.HTTP_201_CREATED)
 
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_delete
-from archive.models import Person, PersonSignature
+from archive.models import Face, Person, PersonSignature
 
 pytestmark = pytest.mark.django_db
 
@@ -290,3 +290,70 @@ def test_the_archives_zip_export_holds_the_people_without_their_signatures(
             "enrolled_faces": [{"box": [1, 2, 30, 40], "origin": "upload", "model": "dlib-resnet"}],
         }
     ]
+
+
+@pytest.mark.ml
+def test_a_face_already_in_the_archive_is_enrolled_from_its_analysis(
+    api: APIClient, alice: User, bob: User, testdata: Path
+) -> None:
+    enrol = testdata / "enrol"
+    obama = api.post("/api/v1/people", {"name": "Barack Obama"}, format="json").json()
+    url = f"/api/v1/people/{obama['id']}/photos"
+    # Saved with identity features on: the face's stored signature is enrolled as it is.
+    signed = _save(api, enrol / "train" / "obama" / "obama.jpg")
+    response = api.post(url, {"analysis": signed, "face": 0}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["origin"] == "archive"
+    stored = Face.objects.get(analysis_id=signed, index=0)
+    enrolled = PersonSignature.objects.get(pk=response.json()["id"])
+    assert bytes(enrolled.vector) == bytes(stored.signature)
+    assert enrolled.box == stored.box
+    # Saved while they were off: signed now from the kept picture, and the face keeps it.
+    alice.identity_enabled = False
+    alice.save(update_fields=["identity_enabled"])
+    unsigned = _save(api, enrol / "train" / "obama" / "obama2.jpg")
+    alice.identity_enabled = True
+    alice.save(update_fields=["identity_enabled"])
+    assert Face.objects.get(analysis_id=unsigned).signature is None
+    assert api.post(url, {"analysis": unsigned, "face": 0}, format="json").status_code == 201
+    assert Face.objects.get(analysis_id=unsigned).signature is not None
+    # Enrolled from the archive alone, Obama is recognised in a new photo.
+    both = _identify(api, enrol / "test" / "obama_and_biden.jpg").json()
+    assert [f["person"]["name"] for f in both["faces"] if f["person"]] == ["Barack Obama"]
+
+    # A face number the analysis does not have, both sources or neither: 400.
+    wrong = api.post(url, {"analysis": signed, "face": 3}, format="json")
+    assert wrong.status_code == 400
+    assert "numbered 0 to 0" in wrong.json()["error"]["message"]
+    assert api.post(url, {"analysis": signed}, format="json").status_code == 400
+    assert api.post(url, {}, format="json").status_code == 400
+    # Another user's analysis is not found, nor is one of theirs enrolled into her person.
+    bob.identity_enabled = True
+    bob.save(update_fields=["identity_enabled"])
+    theirs = _save(_client(bob), enrol / "test" / "obama1.jpg")
+    assert api.post(url, {"analysis": theirs, "face": 0}, format="json").status_code == 404
+    assert _client(bob).post(url, {"analysis": signed, "face": 0}, format="json").status_code == 404
+    assert api.get(f"/api/v1/people/{obama['id']}").json()["photo_count"] == 2
+
+
+@pytest.mark.ml
+def test_a_saved_face_with_neither_picture_nor_signature_cannot_be_enrolled(
+    api: APIClient, alice: User, testdata: Path
+) -> None:
+    person = api.post("/api/v1/people", {"name": "Alex"}, format="json").json()
+    alice.identity_enabled = False
+    alice.save(update_fields=["identity_enabled"])
+    with (testdata / "enrol" / "test" / "alex_lacamoire1.jpg").open("rb") as handle:
+        saved = api.post(
+            "/api/v1/analyze",
+            {"image": handle, "save": "true", "tta": 1, "keep_image": "false"},
+            format="multipart",
+        ).json()["analysis_id"]
+    alice.identity_enabled = True
+    alice.save(update_fields=["identity_enabled"])
+    response = api.post(
+        f"/api/v1/people/{person['id']}/photos", {"analysis": saved, "face": 0}, format="json"
+    )
+    assert response.status_code == 400
+    assert "kept neither its picture" in response.json()["error"]["message"]
+    assert not PersonSignature.objects.exists()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.test import Client
 
 from accounts.models import User
-from archive.models import Person, PersonSignature
+from archive.models import Person, PersonSignature, SavedAnalysis
 from tests.conftest import login_verified
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +82,31 @@ def test_a_face_is_enrolled_from_the_page_and_removed_again(
     assert "No face was found in the photo." in response.content.decode()
     alice_client.post(change, {"action": "remove_photo", "photo": str(signature.pk)})
     assert not PersonSignature.objects.filter(person=person).exists()
+
+
+@pytest.mark.ml
+def test_a_face_of_a_saved_analysis_is_enrolled_from_its_page(
+    alice_client: Client, alice: User, bob: User, save_for: Callable[..., SavedAnalysis]
+) -> None:
+    saved = save_for(alice)
+    person = Person.objects.create(owner=alice, name="Eileen Collins")
+    detail = f"/archive/{saved.pk}/"
+    # Off: no form.
+    assert 'id="enrol-form"' not in alice_client.get(detail).content.decode()
+    _consent(alice)
+    page = alice_client.get(detail).content.decode()
+    assert 'id="enrol-form"' in page
+    assert '<option value="1">2</option>' in page  # faces numbered from 1, as on the picture
+    form = {"analysis": str(saved.pk), "face": "1", "person": str(person.pk)}
+    response = alice_client.post("/archive/people/enrol-face/", form, follow=True)
+    assert response.redirect_chain[-1][0] == f"/archive/people/{person.pk}/"
+    assert "Face 2 of that analysis was enrolled as Eileen Collins." in response.content.decode()
+    enrolled = PersonSignature.objects.get(person=person)
+    assert enrolled.source == PersonSignature.Source.ARCHIVE
+    assert enrolled.box == saved.faces.get(index=1).box
+    # Someone else's analysis or person is not found.
+    other = Client()
+    login_verified(other, bob)
+    _consent(bob)
+    assert other.post("/archive/people/enrol-face/", form).status_code == 404
+    assert PersonSignature.objects.filter(person=person).count() == 1
