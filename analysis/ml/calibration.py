@@ -111,6 +111,51 @@ def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple
     return best[2]
 
 
+# A network stays in the ensemble only if leaving it out costs more than this in the objective
+# (the mean of top-1 and macro recall) on the fitting half. On about 1,800 faces a proportion
+# near 0.67 has a standard error of about 1.1 points, so half a point is within the noise: a
+# network that adds less does not earn the time it costs on every face.
+EARN_TOLERANCE = 0.005
+
+
+def _objective(members: Scores, labels: Labels, weights: Sequence[float]) -> float:
+    scored = figures(combined(members, weights), labels)
+    return (scored.top1 + scored.macro_recall) / 2
+
+
+def choose_members(
+    members: Scores,
+    labels: Labels,
+    costs: Sequence[float],
+    *,
+    step: float = 0.05,
+    tolerance: float = EARN_TOLERANCE,
+) -> tuple[float, ...]:
+    """The weights of :func:`choose_weights`, after leaving out, one at a time, every member
+    whose absence lowers the objective by at most ``tolerance`` from the best weighting of all
+    of them (the left-out members get weight 0): backward elimination, each step leaving out
+    the member missed least, the costlier one between equals."""
+    count = members.shape[0]
+    weights = choose_weights(members, labels, step)
+    best = _objective(members, labels, weights)
+    kept = [index for index in range(count) if weights[index] > 0]
+    while len(kept) > 1:
+        trials = []
+        for left_out in kept:
+            rest = [index for index in kept if index != left_out]
+            partial = choose_weights(members[rest], labels, step)
+            objective = _objective(members[rest], labels, partial)
+            if objective >= best - tolerance:
+                trials.append((round(objective, 9), costs[left_out], rest, partial))
+        if not trials:
+            break
+        *_, kept, partial = max(trials, key=lambda trial: trial[:2])
+        weights = tuple(
+            partial[kept.index(index)] if index in kept else 0.0 for index in range(count)
+        )
+    return weights
+
+
 def fit_temperature(members: Scores, labels: Labels, weights: Sequence[float]) -> float:
     """The temperature that minimises the negative log-likelihood of the labels (a grid from
     0.25 to 4, about 1.2% apart)."""

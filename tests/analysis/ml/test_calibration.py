@@ -124,3 +124,24 @@ def test_an_unreadable_choice_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_pa
         refused("{", "not a readable choice")
     finally:
         loaders.default_ensemble.cache_clear()
+
+
+def test_a_member_that_adds_nothing_is_left_out_and_one_that_matters_is_kept() -> None:
+    truth = _random_probabilities(3000, seed=8, sharpness=3.0)
+    labels = _labelled(truth, seed=9)
+    # A near copy of the first member adds nothing, however it is weighted; noise adds nothing.
+    copy = 0.9 * truth + 0.1 * _random_probabilities(3000, seed=10, sharpness=3.0)
+    noise = _random_probabilities(3000, seed=11, sharpness=3.0)
+    members = np.stack([truth, copy, noise])[:, :, None, :]
+    weights = calibration.choose_members(members, labels, costs=[1.0, 2.0, 3.0], step=0.25)
+    # One of the two alike is enough, alone; the noise goes.
+    assert sorted(weights[:2]) == [0.0, 1.0]
+    assert weights[2] == 0.0
+    # A member that alone knows half of the faces is kept beside the one that knows the rest.
+    half = np.arange(3000) < 1500
+    left = np.where(half[:, None], truth, noise)
+    right = np.where(half[:, None], noise, truth)
+    members = np.stack([left, right])[:, :, None, :]
+    weights = calibration.choose_members(members, labels, costs=[5.0, 1.0], step=0.25)
+    assert weights[0] > 0
+    assert weights[1] > 0
