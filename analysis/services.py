@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import math
 import re
 import threading
 import time
@@ -502,6 +503,33 @@ def faces_liveness(*, data: bytes) -> LivenessReading:
         )
 
     return in_lane(INTERACTIVE, read)
+
+
+def liveness_of(
+    image: DecodedImage, faces: Sequence[DetectedFace], *, lane: str = INTERACTIVE
+) -> LivenessReading | None:
+    """The liveness scores of faces already found in ``image`` (NaN for a picture read whole
+    for want of a face), or None when they cannot be had (no model, a full lane, a failure):
+    it is an extra signal, and its absence must not fail the analysis it goes with."""
+
+    def read() -> LivenessReading:
+        model = _liveness()
+        real = _real_faces(list(faces))
+        scores = dict(zip(map(id, real), model.scores(image.pixels, real), strict=True))
+        return LivenessReading(
+            list(faces),
+            [scores.get(id(face), math.nan) for face in faces],
+            model.threshold,
+            model.name,
+        )
+
+    try:
+        return in_lane(lane, read)
+    except (FeatureUnavailable, Busy):
+        logger.warning("No liveness signal: the liveness model is unavailable or busy")
+    except Exception:
+        logger.exception("No liveness signal: scoring failed")
+    return None
 
 
 def analysis_run(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
@@ -139,6 +139,11 @@ def person_face_add(*, person: Person, analysis_id: int, face: int) -> PersonSig
     if saved is None:
         count = analysis.faces.count()
         raise FaceChoice(f"face: that analysis has {count} face(s), numbered 0 to {count - 1}.")
+    if saved.found_by == "whole_image":
+        raise FaceChoice(
+            "face: no face was found in that picture (it was read whole), so there is no face "
+            "to enrol."
+        )
     model = analysis_services.SIGNATURE_MODEL
     if saved.signature is None or saved.signature_model != model:
         if not analysis.original:
@@ -256,6 +261,16 @@ def gallery_of(owner: User, model: str) -> Gallery:
         person_ids=[person_id for person_id, _ in rows],
         people={person.pk: person for person in Person.objects.filter(owner=owner)},
     )
+
+
+def gallery_version(owner: User) -> tuple[Any, ...]:
+    """What changes when ``owner``'s gallery does (a face enrolled or removed, a person added,
+    renamed or deleted), read cheaply, so that a long-lived reader knows when to read again."""
+    signatures = PersonSignature.objects.filter(person__owner=owner).aggregate(
+        count=Count("id"), last=Max("id")
+    )
+    names = tuple(Person.objects.filter(owner=owner).order_by("pk").values_list("pk", "name"))
+    return (signatures["count"], signatures["last"], names)
 
 
 def faces_named(*, owner: User, signed: analysis_services.Signed) -> list[Recognised]:

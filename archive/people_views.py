@@ -120,20 +120,25 @@ def person_change(request: HttpRequest, person_id: int) -> HttpResponse:
 def person_enrol_face(request: HttpRequest) -> HttpResponse:
     """Enrol a face of a saved analysis (its detail page's form) as one of the people."""
     owner = _owner(request)
-    analysis, face = request.POST.get("analysis", ""), request.POST.get("face", "")
-    if not (analysis.isdigit() and face.isdigit()):
+    analysis, face, person_id = (
+        _number(request.POST.get(name, "")) for name in ("analysis", "face", "person")
+    )
+    if analysis is None or face is None or person_id is None:
         raise Http404("No such face.")
-    person = people.person_get(owner=owner, person_id=int(request.POST.get("person", "0") or 0))
+    person = people.person_get(owner=owner, person_id=person_id)
     try:
         analysis_services.identity_require(owner)
-        people.person_face_add(person=person, analysis_id=int(analysis), face=int(face))
+        people.person_face_add(person=person, analysis_id=analysis, face=face)
     except (people.PeopleError, ImageError, analysis_services.IdentityOff) as exc:
         messages.error(request, str(exc).removeprefix("face: "))
-        return redirect("archive:detail", analysis_id=int(analysis))
+        return redirect("archive:detail", analysis_id=analysis)
     except (analysis_services.Busy, analysis_services.FeatureUnavailable) as exc:
         messages.error(request, str(exc))
-        return redirect("archive:detail", analysis_id=int(analysis))
-    messages.success(
-        request, f"Face {int(face) + 1} of that analysis was enrolled as {person.name}."
-    )
+        return redirect("archive:detail", analysis_id=analysis)
+    messages.success(request, f"Face {face + 1} of that analysis was enrolled as {person.name}.")
     return redirect("archive:person", person_id=person.pk)
+
+
+def _number(text: str) -> int | None:
+    """A form's whole number, or None for anything else ("", "abc", "²", "-1")."""
+    return int(text) if text.isascii() and text.isdecimal() else None

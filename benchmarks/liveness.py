@@ -12,7 +12,7 @@ networks react to those artefacts, not how they stop a real attacker.
 
 The threshold is the equal-error point on ../shared/testdata/people (120 photos and their
 replicas); the other figures are measured on faces the threshold never saw: the 126 photos of
-../shared/testdata/faces and the 29 of ../shared/testdata/enrol. Prints, per network: ROC AUC
+../shared/testdata/faces and the 12 of ../shared/testdata/enrol. Prints, per network: ROC AUC
 (live against each kind of replica), then at the threshold the share of live faces called
 replicas (BPCER) and the share of each replica kind called live (APCER), and ms per face.
 

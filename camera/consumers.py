@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 AUTH_RECHECK_SECONDS = 5.0
 # How often a socket adds its analysed frames to the user's usage counts.
 USAGE_REPORT_SECONDS = 30.0
+# How often a stream checks that its owner's people (and consent) are as it read them.
+NAMES_RECHECK_SECONDS = 5.0
 
 
 class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
@@ -55,6 +57,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         self.detector = "auto"
         self.stream = services.stream_start(detector=self.detector, passes=self.passes)
         self.names = await database_sync_to_async(services.live_names)(owner=user)
+        self.names_checked = time.monotonic()
         # Each stream's number goes with its answers, so the page can drop a late answer of
         # the stream that new settings replaced.
         self.stream_number = 1
@@ -112,6 +115,12 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
     async def _frame(self, data: bytes) -> None:
         if not await self.still_authorized(AUTH_RECHECK_SECONDS):
             return
+        if time.monotonic() - self.names_checked > NAMES_RECHECK_SECONDS:
+            # Identity features turned off, or people enrolled, renamed or deleted meanwhile.
+            self.names_checked = time.monotonic()
+            self.names = await database_sync_to_async(services.live_names)(
+                owner=self.user, current=self.names
+            )
         self.received += 1
         if len(data) > services.MAX_FRAME_BYTES:
             await self._error("file_too_large", "A frame may be at most 4 MB.")
@@ -177,10 +186,13 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             )
             return
         if (passes, detector) != (self.passes, self.detector):
-            self.passes, self.detector = passes, detector
             # A new stream: faces are followed afresh (numbered from 1) with the new settings.
+            # Its names are read first, so that no frame meets the new stream with the old
+            # stream's names (whose track numbers mean other faces).
+            names = await database_sync_to_async(services.live_names)(owner=self.user)
+            self.passes, self.detector = passes, detector
             self.stream = services.stream_start(detector=detector, passes=passes)
-            self.names = await database_sync_to_async(services.live_names)(owner=self.user)
+            self.names, self.names_checked = names, time.monotonic()
             self.stream_number += 1
         await self._send(
             {"type": "ready", "passes": passes, "detector": detector, "stream": self.stream_number}

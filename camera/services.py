@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -12,8 +13,10 @@ from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput
 from analysis.services import LiveStream
 from archive.models import Person, SavedAnalysis
-from archive.people import Gallery, gallery_of, signatures_for
+from archive.people import Gallery, gallery_of, gallery_version, signatures_for
 from archive.services import analysis_pictures, analysis_save, usage_record
+
+logger = logging.getLogger(__name__)
 
 # A live frame is scored in one pass, so that the overlay keeps up: the same face seen in the
 # frames of the last half second stands in for the test-time views (its scores are smoothed
@@ -52,14 +55,18 @@ class LiveNames:
     only the tracks in view. Used in the live lane, one frame at a time."""
 
     gallery: Gallery
+    # What the gallery was read from (archive.people.gallery_version): read again when it
+    # changes.
+    version: tuple[Any, ...] = ()
     _tracks: dict[int, _Named] = field(default_factory=dict)
+    _off: bool = False
 
     def recognise(self, answer: analysis_services.LiveAnswer) -> list[_Named | None]:
         """Per face of the frame, who it is (None: not looked at yet)."""
         tracks = answer.frame.tracks
         for gone in set(self._tracks) - set(tracks):
             del self._tracks[gone]
-        if not self.gallery.person_ids:
+        if not self.gallery.person_ids or self._off:
             return [None] * len(tracks)
         now = time.monotonic()
         due = [
@@ -75,20 +82,30 @@ class LiveNames:
             )
         ]
         for track, face in due[:NAMED_PER_FRAME]:
-            signed = analysis_services.signatures_of(
-                answer.image, [face], lane=analysis_services.LIVE
-            )
+            try:
+                signed = analysis_services.signatures_of(
+                    answer.image, [face], lane=analysis_services.LIVE
+                )
+            except analysis_services.FeatureUnavailable:
+                # Naming is extra: the stream goes on without it.
+                logger.warning("The camera names nobody: the signature model is unavailable")
+                self._off = True
+                return [None] * len(tracks)
             self._tracks[track] = _Named(*self.gallery.closest(signed.signatures[0]), at=now)
         return [self._tracks.get(track) for track in tracks]
 
 
-def live_names(*, owner: User) -> LiveNames | None:
-    """A stream's naming state when ``owner`` has identity features on (database work: call it
-    outside the lane), else None."""
+def live_names(*, owner: User, current: LiveNames | None = None) -> LiveNames | None:
+    """A stream's naming state when ``owner`` has identity features on, else None: ``current``
+    when their people have not changed since it was read, else read afresh (database work:
+    call it outside the lane; a socket calls it again every few seconds)."""
     # Read afresh: the user may have turned identity features off since the socket opened.
     if not User.objects.filter(pk=owner.pk, identity_enabled=True).exists():
         return None
-    return LiveNames(gallery_of(owner, analysis_services.SIGNATURE_MODEL))
+    version = gallery_version(owner)
+    if current is not None and current.version == version:
+        return current
+    return LiveNames(gallery_of(owner, analysis_services.SIGNATURE_MODEL), version)
 
 
 def frame_submit(

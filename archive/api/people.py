@@ -153,7 +153,10 @@ class PersonPhotosApi(APIView):
 
     @extend_schema(
         parameters=[PERSON_ID],
-        request={"multipart/form-data": InputSerializer},
+        request={
+            "multipart/form-data": InputSerializer,
+            "application/json": InputSerializer,
+        },
         responses={201: PhotoOutput, 409: ErrorOutput, **ERRORS, **IMAGE_ERRORS},
     )
     def post(self, request: Request, person_id: int) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.http import FileResponse, HttpResponse
@@ -117,6 +118,17 @@ class AnalyzeApi(APIView):
                 face["person_similarity"] = (
                     None if named.similarity is None else round(named.similarity, 4)
                 )
+            # ...and given the liveness signal (analysis.ml.liveness), never proof.
+            reading = analysis_services.liveness_of(
+                run.image, [face.face for face in run.result.faces]
+            )
+            if reading is not None:
+                for face, score in zip(body["faces"], reading.scores, strict=True):
+                    face["liveness"] = (
+                        None
+                        if math.isnan(score)
+                        else {"score": round(score, 4), "live": score >= reading.threshold}
+                    )
         if data["save"]:
             saved = services.analysis_save(
                 owner=owner,

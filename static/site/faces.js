@@ -63,6 +63,14 @@
     const agreement = el("p", "muted small agreement",
       `${Math.round(face.agreement * 100)}% of the passes agree`);
     title.append(dominant, agreement);
+    // With identity features on, a weak signal of whether the face was photographed live.
+    if (face.liveness) {
+      const live = face.liveness.live;
+      const signal = el("p", `muted small liveness${live ? "" : " is-replica"}`,
+        `Liveness signal: ${live ? "looks live" : "may be a photo of a picture"} (${face.liveness.score.toFixed(2)})`);
+      signal.title = "A weak signal with known error rates (README, \"Liveness\"), never proof.";
+      title.append(signal);
+    }
     head.append(title, el("span", `badge ${uncertain ? "badge-warn" : "badge-ok"}`, face.quality.verdict));
     card.append(head);
 

@@ -357,3 +357,48 @@ def test_a_saved_face_with_neither_picture_nor_signature_cannot_be_enrolled(
     assert response.status_code == 400
     assert "kept neither its picture" in response.json()["error"]["message"]
     assert not PersonSignature.objects.exists()
+
+
+@pytest.mark.ml
+def test_with_identity_on_an_analysis_gives_each_face_a_liveness_signal(
+    api: APIClient, alice: User, testdata: Path
+) -> None:
+    from analysis.ml.liveness import LIVE_THRESHOLD
+
+    def analyse() -> dict:  # type: ignore[type-arg]
+        with (testdata / "enrol" / "test" / "kit_with_rose.jpg").open("rb") as handle:
+            response = api.post("/api/v1/analyze", {"image": handle, "tta": 1}, format="multipart")
+        assert response.status_code == 200
+        return response.json()  # type: ignore[no-any-return]
+
+    faces = analyse()["faces"]
+    assert len(faces) == 2
+    for face in faces:
+        score = face["liveness"]["score"]
+        assert 0 <= score <= 1
+        if abs(score - LIVE_THRESHOLD) > 1e-3:  # the score is rounded to 4 places
+            assert face["liveness"]["live"] is (score >= LIVE_THRESHOLD)
+    alice.identity_enabled = False
+    alice.save(update_fields=["identity_enabled"])
+    assert all("liveness" not in face and "person" not in face for face in analyse()["faces"])
+
+
+@pytest.mark.ml
+def test_an_analysis_without_its_liveness_signal_still_answers(
+    api: APIClient, testdata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analysis.ml import loaders
+
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("the liveness network failed")
+
+    monkeypatch.setattr(loaders, "liveness_model", broken)
+    with (testdata / "enrol" / "test" / "obama1.jpg").open("rb") as handle:
+        response = api.post(
+            "/api/v1/analyze", {"image": handle, "tta": 1, "save": "true"}, format="multipart"
+        )
+    assert response.status_code == 200
+    body = response.json()
+    assert "liveness" not in body["faces"][0]
+    assert body["faces"][0]["person"] is None  # still named (nobody enrolled)
+    assert body["analysis_id"]

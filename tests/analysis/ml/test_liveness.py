@@ -104,3 +104,8 @@ def test_a_face_past_the_edge_is_cut_square_with_the_edge_repeated() -> None:
     # The square (40 px) runs 20 px past the right edge: that part repeats the last column.
     assert (crop[:, -5:] == 200).all()
     assert (crop[:, :5] == 0).all()
+    # A box wholly outside the picture, or a thin one, still gives a square, from the nearest
+    # pixels, without an error.
+    assert face_crop(picture, Box(300, 400, 30, 30), 20).shape == (20, 20, 3)
+    assert (face_crop(picture, Box(300, 40, 30, 30), 20) == 200).all()
+    assert face_crop(picture, Box(0, 0, 2, 100), 20).shape == (20, 20, 3)
