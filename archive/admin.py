@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from accounts.admin import UserAdmin
 from accounts.models import User
+from archive import people
 from archive.jobs import job_cancel
 from archive.models import Face, Job, Person, SavedAnalysis
 from archive.services import account_delete, analyses_delete
@@ -191,14 +192,15 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Enrolled people with how many faces each has; signatures are never shown."""
+    """Enrolled people with how many faces each has and, on a person's page, how many saved
+    faces are theirs; signatures are never shown."""
 
     list_display = ("name", "owner", "photos", "created", "updated")
     list_select_related = ("owner",)
     search_fields = ("name", "owner__email")
     list_filter = ("created",)
-    fields = ("name", "owner", "photos", "created", "updated")
-    readonly_fields = ("owner", "photos", "created", "updated")
+    fields = ("name", "owner", "photos", "appearances", "created", "updated")
+    readonly_fields = ("owner", "photos", "appearances", "created", "updated")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Person]:
         people: QuerySet[Person] = super().get_queryset(request)
@@ -211,3 +213,9 @@ class PersonAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="enrolled faces", ordering="photo_count")
     def photos(self, person: Person) -> int:
         return int(getattr(person, "photo_count", 0))
+
+    @admin.display(description="appearances (saved faces, in how many analyses)")
+    def appearances(self, person: Person) -> str:
+        # A search of the owner's saved faces: on a person's page only, never in the list.
+        found = people.appearances(person=person)
+        return f"{found.faces} in {found.photos}"

@@ -101,3 +101,32 @@ def test_jobs_are_listed_with_state_owner_and_duration_and_can_be_cancelled(alic
     done.refresh_from_db()
     assert queued.state == Job.State.CANCELLED
     assert done.state == Job.State.DONE
+
+
+def test_staff_see_a_persons_faces_and_appearances_but_never_a_signature(
+    alice: User, save_for: Callable[..., SavedAnalysis]
+) -> None:
+    import numpy as np
+
+    from analysis import services as analysis_services
+    from archive.models import Person, PersonSignature
+
+    person = Person.objects.create(owner=alice, name="Eileen Collins")
+    vector = np.zeros(128, np.float32)
+    vector[0] = 1.0
+    PersonSignature.objects.create(
+        person=person, vector=vector.tobytes(), model=analysis_services.SIGNATURE_MODEL
+    )
+    # One saved face carries the same signature: it is one of her appearances.
+    saved = save_for(alice, "Launch")
+    saved.faces.filter(index=0).update(
+        signature=vector.tobytes(), signature_model=analysis_services.SIGNATURE_MODEL
+    )
+    staff = _staff("view_person")
+    listing = staff.get("/admin/archive/person/").content.decode()
+    assert "Eileen Collins" in listing
+    page = staff.get(f"/admin/archive/person/{person.pk}/change/").content.decode()
+    assert re.search(r"enrolled faces:.*?<div class=\"readonly\">1</div>", page, re.S | re.I)
+    assert re.search(r"appearances .*?<div class=\"readonly\">1 in 1</div>", page, re.S | re.I)
+    assert "vector" not in page
+    assert "signature" not in page.lower().replace("signatures are never shown", "")
