@@ -479,6 +479,15 @@ class LivenessReading:
     threshold: float
     model: str
 
+    def signals(self) -> list[dict[str, Any] | None]:
+        """Per face, ``{"score", "live"}`` as the API gives it (None where it was not scored)."""
+        return [
+            None
+            if math.isnan(score)
+            else {"score": round(score, 4), "live": score >= self.threshold}
+            for score in self.scores
+        ]
+
 
 def _liveness() -> LivenessModel:
     with _loading("The liveness model", ModelUnavailable):

@@ -217,12 +217,8 @@ class LivenessApi(APIView):
             data=services.upload_read(serializer.validated_data["image"])
         )
         faces = [
-            {
-                "box": face.box.as_list(),
-                "live": score >= reading.threshold,
-                "score": round(score, 4),
-            }
-            for face, score in zip(reading.faces, reading.scores, strict=True)
+            {"box": face.box.as_list(), **(signal or {})}
+            for face, signal in zip(reading.faces, reading.signals(), strict=True)
         ]
         return Response(
             LivenessOutput(

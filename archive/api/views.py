@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.http import FileResponse, HttpResponse
@@ -123,12 +122,8 @@ class AnalyzeApi(APIView):
                 run.image, [face.face for face in run.result.faces]
             )
             if reading is not None:
-                for face, score in zip(body["faces"], reading.scores, strict=True):
-                    face["liveness"] = (
-                        None
-                        if math.isnan(score)
-                        else {"score": round(score, 4), "live": score >= reading.threshold}
-                    )
+                for face, signal in zip(body["faces"], reading.signals(), strict=True):
+                    face["liveness"] = signal
         if data["save"]:
             saved = services.analysis_save(
                 owner=owner,

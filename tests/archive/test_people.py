@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_delete
-from archive.models import Face, Person, PersonSignature
+from archive.models import Face, Person, PersonSignature, SavedAnalysis
 
 pytestmark = pytest.mark.django_db
 
@@ -402,3 +403,17 @@ def test_an_analysis_without_its_liveness_signal_still_answers(
     assert "liveness" not in body["faces"][0]
     assert body["faces"][0]["person"] is None  # still named (nobody enrolled)
     assert body["analysis_id"]
+
+
+def test_a_picture_read_whole_for_want_of_a_face_is_not_enrolled(
+    api: APIClient, alice: User, save_for: Callable[..., SavedAnalysis]
+) -> None:
+    saved = save_for(alice)
+    saved.faces.filter(index=0).update(found_by="whole_image")
+    person = api.post("/api/v1/people", {"name": "Nobody"}, format="json").json()
+    response = api.post(
+        f"/api/v1/people/{person['id']}/photos", {"analysis": saved.pk, "face": 0}, format="json"
+    )
+    assert response.status_code == 400
+    assert "no face was found" in response.json()["error"]["message"]
+    assert not PersonSignature.objects.exists()

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.ml import expression_net, liveness
+from analysis.ml.training import sha256_of
 from analysis.ml.weights import FACEAPI_FOLDER, HUMAN_FOLDER
 
 
@@ -83,19 +84,11 @@ PACKAGES = (
 )
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def in_place(package: Package, models_dir: Path) -> bool:
     """Whether every file of ``package`` is in its folder with its expected sum."""
     folder = models_dir / package.folder
     return all(
-        (folder / name).is_file() and _sha256_file(folder / name) == sha
+        (folder / name).is_file() and sha256_of(folder / name) == sha
         for name, (_, sha) in package.files.items()
     )
 
