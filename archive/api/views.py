@@ -18,7 +18,7 @@ from accounts.api.serializers import ErrorOutput, _Output
 from accounts.api.throttling import allowance
 from accounts.models import User
 from analysis import services as analysis_services
-from analysis.api.serializers import AnalysisOutput
+from analysis.api.serializers import AnalysisOutput, FaceOutput
 from analysis.api.views import IMAGE_ERRORS, BoxesField, FaceIndexesField, ImageInput
 from analysis.ml.tta import MAX_PASSES
 from analysis.ml.types import EMOTIONS
@@ -59,6 +59,42 @@ ANALYSIS_ID = OpenApiParameter("analysis_id", int, OpenApiParameter.PATH)
 NOT_FOUND: dict[Any, Any] = {401: ErrorOutput, 404: ErrorOutput}
 
 
+class _PersonOutput(_Output):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class _LivenessSignalOutput(_Output):
+    score = serializers.FloatField(help_text="0 to 1, higher for a face photographed live")
+    live = serializers.BooleanField(help_text="whether the score reaches the threshold")
+
+
+class AnalyzedFaceOutput(FaceOutput):
+    """A face of the analyze answer: with identity features on, also who it is and the
+    liveness signal (absent otherwise)."""
+
+    person = _PersonOutput(
+        required=False,
+        allow_null=True,
+        help_text="the closest enrolled person when similar enough, else null",
+    )
+    person_similarity = serializers.FloatField(
+        required=False, allow_null=True, help_text="to that person (null: nobody enrolled)"
+    )
+    liveness = _LivenessSignalOutput(
+        required=False,
+        allow_null=True,
+        help_text="a weak signal, never proof (README, Liveness); null when not scored",
+    )
+
+
+class AnalyzeOutput(AnalysisOutput):
+    """The analyze answer as documented (the same body as AnalysisOutput renders, plus the
+    fields that identity features add to each face)."""
+
+    faces = AnalyzedFaceOutput(many=True, source="result.faces")
+
+
 class AnalyzeApi(APIView):
     """Find every face of an image and score the 7 emotions, averaged over TTA passes; with
     save=true, also save the result to the archive."""
@@ -82,7 +118,7 @@ class AnalyzeApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
-        responses={200: AnalysisOutput, 429: ErrorOutput, **IMAGE_ERRORS},
+        responses={200: AnalyzeOutput, 429: ErrorOutput, **IMAGE_ERRORS},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)

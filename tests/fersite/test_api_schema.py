@@ -39,8 +39,14 @@ def test_the_schema_is_served_and_describes_the_responses(alice: User) -> None:
         assert field in face
     analyze = schema["paths"]["/api/v1/analyze"]["post"]["responses"]
     assert analyze["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/AnalysisOutput"
+        "/AnalyzeOutput"
     )
+    # The fields identity features add to each face are documented, as optional.
+    analyzed = components["AnalyzedFaceOutput"]
+    for field in ("person", "person_similarity", "liveness"):
+        assert field in analyzed["properties"]
+        assert field not in analyzed.get("required", [])
+    assert "box" in analyzed["properties"]
     assert {"400", "401", "413", "503"} <= set(analyze)
     export = schema["paths"]["/api/v1/analyses/export/{fmt}"]["get"]["responses"]["200"]
     assert {"text/csv", "application/json", "application/zip"} <= set(export["content"])
