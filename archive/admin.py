@@ -216,6 +216,9 @@ class PersonAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="appearances (saved faces, in how many analyses)")
     def appearances(self, person: Person) -> str:
-        # A search of the owner's saved faces: on a person's page only, never in the list.
+        # A search of the owner's saved faces: on a person's page only, never in the list,
+        # and only while the owner has identity features on (as on their own pages).
+        if not person.owner.identity_enabled:
+            return "— (identity features are off for this user)"
         found = people.appearances(person=person)
         return f"{found.faces} in {found.photos}"

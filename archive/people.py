@@ -198,16 +198,16 @@ def signatures_for(
     lane_wait: float = 0.0,
 ) -> analysis_services.Signed | None:
     """The signatures to save with ``run``'s faces when ``owner`` has identity features on
-    (None otherwise, or when the signature model cannot run here: the faces are then saved
-    without, and ``manage.py people_index`` can add them later)."""
+    (None otherwise, or when the signature model cannot run here or is busy: the faces are
+    then saved without, and ``manage.py people_index`` can add them later)."""
     if not owner.identity_enabled or not run.result.faces:
         return None
     try:
         return analysis_services.signatures_of(
             run.image, [face.face for face in run.result.faces], lane=lane, lane_wait=lane_wait
         )
-    except analysis_services.FeatureUnavailable:
-        logger.warning("Saved without face signatures: the signature model is unavailable")
+    except (analysis_services.FeatureUnavailable, analysis_services.Busy):
+        logger.warning("No face signatures: the signature model is unavailable or busy")
         return None
 
 

@@ -79,7 +79,8 @@ def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
     faces = SavedAnalysisOutput(analysis).data["faces"]
     owner = _owner(request)
     # With identity features on, a face of the analysis can be enrolled as one of the people.
-    enrol_to = list(people_of(owner)) if owner.identity_enabled and faces else []
+    real = any(face["found_by"] != "whole_image" for face in faces)
+    enrol_to = list(people_of(owner)) if owner.identity_enabled and real else []
     return render(
         request,
         "archive/detail.html",

@@ -118,9 +118,15 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         if time.monotonic() - self.names_checked > NAMES_RECHECK_SECONDS:
             # Identity features turned off, or people enrolled, renamed or deleted meanwhile.
             self.names_checked = time.monotonic()
-            self.names = await database_sync_to_async(services.live_names)(
-                owner=self.user, current=self.names
-            )
+            try:
+                self.names = await database_sync_to_async(services.live_names)(
+                    owner=self.user, current=self.names
+                )
+            except Exception:
+                # Naming is extra: without a fresh reading it stops (consent cannot be
+                # checked), and the next check tries again; the stream goes on.
+                logger.exception("Reading the camera's names failed")
+                self.names = None
         self.received += 1
         if len(data) > services.MAX_FRAME_BYTES:
             await self._error("file_too_large", "A frame may be at most 4 MB.")
@@ -209,6 +215,8 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         if frame is None:
             await self._error("no_frame", "No frame has arrived yet to capture.", capture=True)
             return
+        # Whether the saved faces keep signatures follows the consent as it is now.
+        await database_sync_to_async(self.user.refresh_from_db)(fields=["identity_enabled"])
         try:
             captured = await sync_to_async(services.frame_capture_run, thread_sensitive=False)(
                 owner=self.user, data=frame, detector=self.detector

@@ -112,9 +112,10 @@ def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple
 
 
 # A network stays in the ensemble only if leaving it out costs more than this in the objective
-# (the mean of top-1 and macro recall) on the fitting half. On about 1,800 faces a proportion
-# near 0.67 has a standard error of about 1.1 points, so half a point is within the noise: a
-# network that adds less does not earn the time it costs on every face.
+# (the mean of top-1 and macro recall) on the fitting half: the smallest gain taken as worth
+# the time a network costs on every face. (A judgement of worth, not a significance test: on
+# about 1,800 faces one figure's standard error is about 1.1 points, the difference between two
+# ensembles on the same faces less.)
 EARN_TOLERANCE = 0.005
 
 

@@ -153,7 +153,8 @@ class AnalyzeApi(APIView):
                 face["person_similarity"] = (
                     None if named.similarity is None else round(named.similarity, 4)
                 )
-            # ...and given the liveness signal (analysis.ml.liveness), never proof.
+        # ...and given the liveness signal (analysis.ml.liveness), never proof.
+        if owner.identity_enabled and run.result.faces:
             reading = analysis_services.liveness_of(
                 run.image, [face.face for face in run.result.faces]
             )

@@ -123,6 +123,11 @@ def test_staff_see_a_persons_faces_and_appearances_but_never_a_signature(
         signature=vector.tobytes(), signature_model=analysis_services.SIGNATURE_MODEL
     )
     staff = _staff("view_person")
+    # Her identity features are off: her archive is not searched, even for staff.
+    page = staff.get(f"/admin/archive/person/{person.pk}/change/").content.decode()
+    assert "identity features are off for this user" in page
+    alice.identity_enabled = True
+    alice.save(update_fields=["identity_enabled"])
     listing = staff.get("/admin/archive/person/").content.decode()
     assert "Eileen Collins" in listing
     page = staff.get(f"/admin/archive/person/{person.pk}/change/").content.decode()

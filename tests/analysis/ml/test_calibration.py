@@ -145,3 +145,18 @@ def test_a_member_that_adds_nothing_is_left_out_and_one_that_matters_is_kept() -
     weights = calibration.choose_members(members, labels, costs=[5.0, 1.0], step=0.25)
     assert weights[0] > 0
     assert weights[1] > 0
+
+
+def test_members_that_each_add_a_little_are_left_out_only_within_the_tolerance() -> None:
+    truth = _random_probabilities(3000, seed=12, sharpness=3.0)
+    labels = _labelled(truth, seed=13)
+    # Two noisy readings of the same truth: averaged, their noise partly cancels.
+    first = 0.6 * truth + 0.4 * _random_probabilities(3000, seed=14, sharpness=3.0)
+    second = 0.6 * truth + 0.4 * _random_probabilities(3000, seed=15, sharpness=3.0)
+    members = np.stack([first, second])[:, :, None, :]
+    both = calibration.choose_weights(members, labels, step=0.25)
+    assert min(both) > 0  # the best weighting uses both: elimination has work to do
+    kept = calibration.choose_members(members, labels, costs=[1.0, 1.0], step=0.25, tolerance=0)
+    assert kept == both
+    alone = calibration.choose_members(members, labels, costs=[1.0, 1.0], step=0.25, tolerance=0.5)
+    assert sorted(alone) == [0.0, 1.0]
