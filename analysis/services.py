@@ -391,10 +391,15 @@ class Signed:
     model: str
 
 
-def _real_faces(faces: list[DetectedFace]) -> list[DetectedFace]:
+def real_faces(faces: Sequence[DetectedFace]) -> list[DetectedFace]:
     """The faces a detector found: a small picture analysed whole because none was found is
     fine for reading an expression, not for telling who someone is."""
     return [face for face in faces if face.how != "whole_image"]
+
+
+def _found(image: DecodedImage) -> list[DetectedFace]:
+    """The real faces the default detector finds in ``image`` (call it in a lane)."""
+    return real_faces(pipeline.detect(image.pixels, _detector("auto")))
 
 
 # The signature model that loaders.face_embedder loads: stored signatures are compared only
@@ -414,7 +419,7 @@ def faces_sign(*, data: bytes) -> Signed:
 
     def sign() -> Signed:
         # Already in the lane, so signatures_of runs at once.
-        return signatures_of(image, _real_faces(pipeline.detect(image.pixels, _detector("auto"))))
+        return signatures_of(image, _found(image))
 
     return in_lane(INTERACTIVE, sign)
 
@@ -445,10 +450,9 @@ def faces_verify(*, data_a: bytes, data_b: bytes) -> Verification:
     images = (image_decode(data=data_a), image_decode(data=data_b))
 
     def verify() -> Verification:
-        detector = _detector("auto")
         faces = []
         for name, image in zip(("image_a", "image_b"), images, strict=True):
-            found = _real_faces(pipeline.detect(image.pixels, detector))
+            found = _found(image)
             if not found:
                 raise NoFace(name)
             faces.append(largest(found))
@@ -494,6 +498,19 @@ def _liveness() -> LivenessModel:
         return loaders.liveness_model(models_dir=settings.ML_MODELS_DIR, threads=_threads())
 
 
+def _liveness_read(image: DecodedImage, faces: Sequence[DetectedFace]) -> LivenessReading:
+    """The liveness scores of ``faces`` (NaN for a picture read whole for want of a face; call
+    it in a lane)."""
+    model = _liveness()
+    scores = iter(model.scores(image.pixels, real_faces(faces)))
+    return LivenessReading(
+        list(faces),
+        [math.nan if face.how == "whole_image" else next(scores) for face in faces],
+        model.threshold,
+        model.name,
+    )
+
+
 def faces_liveness(*, data: bytes) -> LivenessReading:
     """Score every face of an uploaded picture for liveness (analysis.ml.liveness): a weak
     signal of whether it was photographed live or is a replica of a picture, never proof.
@@ -503,13 +520,10 @@ def faces_liveness(*, data: bytes) -> LivenessReading:
     image = image_decode(data=data)
 
     def read() -> LivenessReading:
-        found = _real_faces(pipeline.detect(image.pixels, _detector("auto")))
+        found = _found(image)
         if not found:
             raise NoFace("the picture")
-        model = _liveness()
-        return LivenessReading(
-            found, model.scores(image.pixels, found), model.threshold, model.name
-        )
+        return _liveness_read(image, found)
 
     return in_lane(INTERACTIVE, read)
 
@@ -520,20 +534,8 @@ def liveness_of(
     """The liveness scores of faces already found in ``image`` (NaN for a picture read whole
     for want of a face), or None when they cannot be had (no model, a full lane, a failure):
     it is an extra signal, and its absence must not fail the analysis it goes with."""
-
-    def read() -> LivenessReading:
-        model = _liveness()
-        real = _real_faces(list(faces))
-        scores = dict(zip(map(id, real), model.scores(image.pixels, real), strict=True))
-        return LivenessReading(
-            list(faces),
-            [scores.get(id(face), math.nan) for face in faces],
-            model.threshold,
-            model.name,
-        )
-
     try:
-        return in_lane(lane, read)
+        return in_lane(lane, partial(_liveness_read, image, faces))
     except (FeatureUnavailable, Busy):
         logger.warning("No liveness signal: the liveness model is unavailable or busy")
     except Exception:

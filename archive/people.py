@@ -96,15 +96,20 @@ def person_delete(*, person: Person) -> None:
     person.delete()
 
 
-def person_photo_add(*, person: Person, data: bytes, face: int | None = None) -> PersonSignature:
-    """Enrol a face of a photo: the one numbered ``face`` (left to right, as detect numbers
-    them), or the only face. The photo itself is not kept."""
+def _room_check(person: Person) -> None:
     if person.signatures.count() >= MAX_SIGNATURES_PER_PERSON:
         raise PeopleLimit(
             f"{person.name} has {MAX_SIGNATURES_PER_PERSON} photos already: delete some first."
         )
-    signed = analysis_services.faces_sign(data=data)
-    count = len(signed.faces)
+
+
+def person_photo_add(*, person: Person, data: bytes, face: int | None = None) -> PersonSignature:
+    """Enrol a face of a photo: the one numbered ``face`` (left to right, as detect numbers
+    them), or the only face. The photo itself is not kept."""
+    _room_check(person)
+    detection = analysis_services.faces_detect(data=data)
+    found = analysis_services.real_faces(detection.faces)
+    count = len(found)
     if count == 0:
         raise analysis_services.NoFace("the photo")
     if face is None:
@@ -116,12 +121,14 @@ def person_photo_add(*, person: Person, data: bytes, face: int | None = None) ->
         face = 0
     if not 0 <= face < count:
         raise FaceChoice(f"face: the photo has {count} face(s), numbered 0 to {count - 1}.")
+    # Only the chosen face is signed (about 140 ms a face).
+    signed = analysis_services.signatures_of(detection.image, [found[face]])
     return _signature_add(
         person,
-        signed.signatures[face],
+        signed.signatures[0],
         model=signed.model,
         source=PersonSignature.Source.UPLOAD,
-        box=signed.faces[face].box.as_list(),
+        box=found[face].box.as_list(),
     )
 
 
@@ -130,10 +137,7 @@ def person_face_add(*, person: Person, analysis_id: int, face: int) -> PersonSig
     ``analysis_id`` (another user's analysis is not found). Its stored signature is used when
     it has one; otherwise it is signed from the analysis's kept picture (and keeps that
     signature)."""
-    if person.signatures.count() >= MAX_SIGNATURES_PER_PERSON:
-        raise PeopleLimit(
-            f"{person.name} has {MAX_SIGNATURES_PER_PERSON} photos already: delete some first."
-        )
+    _room_check(person)
     analysis = get_object_or_404(SavedAnalysis, owner=person.owner, pending=False, pk=analysis_id)
     saved = analysis.faces.filter(index=face).first()
     if saved is None:
@@ -144,26 +148,41 @@ def person_face_add(*, person: Person, analysis_id: int, face: int) -> PersonSig
             "face: no face was found in that picture (it was read whole), so there is no face "
             "to enrol."
         )
-    model = analysis_services.SIGNATURE_MODEL
-    if saved.signature is None or saved.signature_model != model:
+    if saved.signature is None or saved.signature_model != analysis_services.SIGNATURE_MODEL:
         if not analysis.original:
             raise FaceChoice(
                 "face: that analysis kept neither its picture nor this face's signature, so "
                 "the face cannot be enrolled; enrol it from a photo instead."
             )
-        with analysis.original.open("rb") as handle:
-            image = analysis_services.image_decode(data=handle.read())
-        found = analysis_services.signatures_of(image, [saved.to_result().face])
-        saved.signature = found.signatures[0].astype(np.float32).tobytes()
-        saved.signature_model = model = found.model
-        saved.save(update_fields=["signature", "signature_model"])
+        _saved_faces_sign(analysis, [saved])
+    assert saved.signature is not None  # noqa: S101 - stored, or just signed
     return _signature_add(
         person,
         _vectors([saved.signature])[0],
-        model=model,
+        model=saved.signature_model,
         source=PersonSignature.Source.ARCHIVE,
         box=saved.box,
     )
+
+
+def _saved_faces_sign(
+    analysis: SavedAnalysis,
+    faces: list[Face],
+    *,
+    lane: str = analysis_services.INTERACTIVE,
+    lane_wait: float = 0.0,
+) -> None:
+    """Sign saved ``faces`` of ``analysis`` from its kept picture, and store the signatures
+    with them. Raises OSError or ImageError when the picture cannot be read."""
+    with analysis.original.open("rb") as handle:
+        image = analysis_services.image_decode(data=handle.read())
+    found = analysis_services.signatures_of(
+        image, [face.to_result().face for face in faces], lane=lane, lane_wait=lane_wait
+    )
+    for face, vector in zip(faces, found.signatures, strict=True):
+        face.signature = vector.astype(np.float32).tobytes()
+        face.signature_model = found.model
+    Face.objects.bulk_update(faces, ["signature", "signature_model"])
 
 
 def _signature_add(
@@ -173,10 +192,7 @@ def _signature_add(
         # Counted again under the person's lock: the face took a while to sign, and other
         # faces (or a deletion of the person) may have come meanwhile.
         locked = get_object_or_404(Person.objects.select_for_update(), pk=person.pk)
-        if locked.signatures.count() >= MAX_SIGNATURES_PER_PERSON:
-            raise PeopleLimit(
-                f"{person.name} has {MAX_SIGNATURES_PER_PERSON} photos already: delete some first."
-            )
+        _room_check(locked)
         return PersonSignature.objects.create(
             person=locked,
             vector=vector.astype(np.float32).tobytes(),
@@ -248,6 +264,15 @@ class Gallery:
         if similarity < embeddings.SAME_PERSON_SIMILARITY:
             return None, similarity
         return self.people.get(self.person_ids[best]), similarity
+
+
+def person_fields(person: Person | None, similarity: float | None) -> dict[str, Any]:
+    """A face's ``person`` and ``person_similarity``, as the analyze answer and the camera
+    give them."""
+    return {
+        "person": None if person is None else {"id": person.pk, "name": person.name},
+        "person_similarity": None if similarity is None else round(similarity, 4),
+    }
 
 
 def gallery_of(owner: User, model: str) -> Gallery:
@@ -421,17 +446,19 @@ def collection_find(*, owner: User, collection_id: int, data: bytes) -> Appearan
     """Every photo of a collection in which the person of a selfie (its largest face)
     appears, with their emotion in each and a summary."""
     collection = get_object_or_404(Collection.objects.filter(owner=owner), pk=collection_id)
-    signed = analysis_services.faces_sign(data=data)
-    if not signed.faces:
+    detection = analysis_services.faces_detect(data=data)
+    found = analysis_services.real_faces(detection.faces)
+    if not found:
         raise analysis_services.NoFace("the selfie")
-    selfie = signed.faces.index(largest(signed.faces))
+    # Only the selfie's own (largest) face is signed.
+    signed = analysis_services.signatures_of(detection.image, [largest(found)])
     saved = Face.objects.filter(
         analysis__owner=owner, analysis__collection=collection, analysis__pending=False
     )
     return _search(
         name="The person of the selfie",
         person=None,
-        gallery=signed.signatures[selfie : selfie + 1],
+        gallery=signed.signatures,
         model=signed.model,
         saved=saved,
     )
@@ -453,20 +480,14 @@ def archive_index(*, owner: User, say: Callable[[str], None] = lambda line: None
     for analysis in waiting.iterator(chunk_size=100):
         faces = list(analysis.faces.filter(signature__isnull=True))
         try:
-            with analysis.original.open("rb") as handle:
-                image = analysis_services.image_decode(data=handle.read())
+            _saved_faces_sign(
+                analysis,
+                faces,
+                lane=analysis_services.HEAVY,
+                lane_wait=analysis_services.JOB_LANE_WAIT,
+            )
         except (OSError, ImageError) as exc:
             say(f"  analysis {analysis.pk}: its picture cannot be read ({exc})")
             continue
-        found = analysis_services.signatures_of(
-            image,
-            [face.to_result().face for face in faces],
-            lane=analysis_services.HEAVY,
-            lane_wait=analysis_services.JOB_LANE_WAIT,
-        )
-        for face, vector in zip(faces, found.signatures, strict=True):
-            face.signature = vector.astype(np.float32).tobytes()
-            face.signature_model = found.model
-        Face.objects.bulk_update(faces, ["signature", "signature_model"])
         signed += len(faces)
     return signed

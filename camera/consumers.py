@@ -56,8 +56,8 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         self.passes = services.LIVE_PASSES
         self.detector = "auto"
         self.stream = services.stream_start(detector=self.detector, passes=self.passes)
-        self.names = await database_sync_to_async(services.live_names)(owner=user)
-        self.names_checked = time.monotonic()
+        self.names: services.LiveNames | None = None
+        await self._names_read()
         # Each stream's number goes with its answers, so the page can drop a late answer of
         # the stream that new settings replaced.
         self.stream_number = 1
@@ -80,6 +80,20 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
                 "stream": self.stream_number,
             }
         )
+
+    async def _names_read(self, current: services.LiveNames | None = None) -> None:
+        """Read the stream's names afresh (``current`` is kept while the people and consent
+        are unchanged)."""
+        self.names_checked = time.monotonic()
+        try:
+            self.names = await database_sync_to_async(services.live_names)(
+                owner=self.user, current=current
+            )
+        except Exception:
+            # Naming is extra: without a fresh reading it stops (consent cannot be checked),
+            # and the next check tries again; the stream goes on.
+            logger.exception("Reading the camera's names failed")
+            self.names = None
 
     async def disconnect(self, code: int) -> None:
         worker = getattr(self, "worker", None)
@@ -117,16 +131,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             return
         if time.monotonic() - self.names_checked > NAMES_RECHECK_SECONDS:
             # Identity features turned off, or people enrolled, renamed or deleted meanwhile.
-            self.names_checked = time.monotonic()
-            try:
-                self.names = await database_sync_to_async(services.live_names)(
-                    owner=self.user, current=self.names
-                )
-            except Exception:
-                # Naming is extra: without a fresh reading it stops (consent cannot be
-                # checked), and the next check tries again; the stream goes on.
-                logger.exception("Reading the camera's names failed")
-                self.names = None
+            await self._names_read(current=self.names)
         self.received += 1
         if len(data) > services.MAX_FRAME_BYTES:
             await self._error("file_too_large", "A frame may be at most 4 MB.")
@@ -195,10 +200,9 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             # A new stream: faces are followed afresh (numbered from 1) with the new settings.
             # Its names are read first, so that no frame meets the new stream with the old
             # stream's names (whose track numbers mean other faces).
-            names = await database_sync_to_async(services.live_names)(owner=self.user)
+            await self._names_read()
             self.passes, self.detector = passes, detector
             self.stream = services.stream_start(detector=detector, passes=passes)
-            self.names, self.names_checked = names, time.monotonic()
             self.stream_number += 1
         await self._send(
             {"type": "ready", "passes": passes, "detector": detector, "stream": self.stream_number}

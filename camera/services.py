@@ -13,7 +13,13 @@ from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput
 from analysis.services import LiveStream
 from archive.models import Person, SavedAnalysis
-from archive.people import Gallery, gallery_of, gallery_version, signatures_for
+from archive.people import (
+    Gallery,
+    gallery_of,
+    gallery_version,
+    person_fields,
+    signatures_for,
+)
 from archive.services import analysis_pictures, analysis_save, usage_record
 
 logger = logging.getLogger(__name__)
@@ -125,12 +131,10 @@ def frame_submit(
         ]
         if names is not None:
             for face, named in zip(faces, names.recognise(answer), strict=True):
-                person = None if named is None else named.person
-                face["person"] = None if person is None else {"id": person.pk, "name": person.name}
-                face["person_similarity"] = (
-                    None
-                    if named is None or named.similarity is None
-                    else round(named.similarity, 4)
+                face.update(
+                    person_fields(None, None)
+                    if named is None
+                    else person_fields(named.person, named.similarity)
                 )
         return {
             **{key: body[key] for key in ("image", "passes", "detector", "timings_ms")},

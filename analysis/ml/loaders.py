@@ -121,9 +121,11 @@ def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | Non
 
 # The networks a classifier can be made of; "ensemble" is the default, whose members, weights
 # and temperature were chosen on FER2013's PublicTest by manage.py emotion_calibrate.
-EMOTION_MODELS = ("ensemble", "fer", "face-api", "fer-resnet")
 # The registry key under which each network is loaded.
 MODEL_KEYS = {"fer": "emotion", "face-api": "expression", "fer-resnet": "fer-resnet"}
+# The networks an ensemble can be made of.
+NETWORKS = tuple(MODEL_KEYS)
+EMOTION_MODELS = ("ensemble", *NETWORKS)
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def default_ensemble() -> EnsembleChoice:
         temperatures = {int(passes): float(t) for passes, t in chosen["temperatures"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise OSError(f"{ENSEMBLE_FILE.name} is not a readable choice of networks") from exc
-    unknown = set(members) - set(EMOTION_MODELS[1:])
+    unknown = set(members) - set(NETWORKS)
     if unknown or not members:
         raise OSError(f"{ENSEMBLE_FILE.name} names unknown networks: {sorted(unknown)}")
     if len(set(members)) != len(members) or min(weights) <= 0:

@@ -145,14 +145,7 @@ class AnalyzeApi(APIView):
             for face, named in zip(
                 body["faces"], people.faces_named(owner=owner, signed=signed), strict=True
             ):
-                face["person"] = (
-                    None
-                    if named.person is None
-                    else {"id": named.person.pk, "name": named.person.name}
-                )
-                face["person_similarity"] = (
-                    None if named.similarity is None else round(named.similarity, 4)
-                )
+                face.update(people.person_fields(named.person, named.similarity))
         # ...and given the liveness signal (analysis.ml.liveness), never proof.
         if owner.identity_enabled and run.result.faces:
             reading = analysis_services.liveness_of(

@@ -20,7 +20,8 @@ from analysis.ml.types import largest
 from analysis.ml.weights import ENSEMBLE_FILE, fer_resnet_model
 
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "fer2013" / "fer2013_train_val.npz"
-CANDIDATES = ("fer", "face-api", "fer-resnet")
+# Every network an ensemble can hold is a candidate.
+CANDIDATES = loaders.NETWORKS
 # Temperatures are fitted for these numbers of passes too: the camera's 1, a video's 4.
 PASS_COUNTS = (1, 4)
 # The first faces are also timed, member by member, for what each costs.
