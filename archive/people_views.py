@@ -9,24 +9,18 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
 from analysis import services as analysis_services
 from analysis.ml import embeddings
 from analysis.ml.images import ImageError
 from analysis.ml.types import EMOTIONS
 from archive import people
-
-
-def _owner(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - login required
-    return user
+from archive.selectors import owner_of
 
 
 @login_required
 def people_page(request: HttpRequest) -> HttpResponse:
     """The people you enrolled; POST enrols a new one by name."""
-    owner = _owner(request)
+    owner = owner_of(request)
     if request.method == "POST":
         if not owner.identity_enabled:
             messages.error(request, "Turn identity features on in your profile first.")
@@ -48,7 +42,7 @@ def people_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def person_page(request: HttpRequest, person_id: int) -> HttpResponse:
     """One person: their enrolled faces, and where they appear in the archive."""
-    owner = _owner(request)
+    owner = owner_of(request)
     person = people.person_get(owner=owner, person_id=person_id)
     found = people.appearances(person=person) if owner.identity_enabled else None
     columns = []
@@ -76,7 +70,7 @@ def person_page(request: HttpRequest, person_id: int) -> HttpResponse:
 @require_POST
 def person_change(request: HttpRequest, person_id: int) -> HttpResponse:
     """Rename the person, add a photo of their face, remove one, or delete the person."""
-    owner = _owner(request)
+    owner = owner_of(request)
     person = people.person_get(owner=owner, person_id=person_id)
     action = request.POST.get("action")
     try:
@@ -119,7 +113,7 @@ def person_change(request: HttpRequest, person_id: int) -> HttpResponse:
 @require_POST
 def person_enrol_face(request: HttpRequest) -> HttpResponse:
     """Enrol a face of a saved analysis (its detail page's form) as one of the people."""
-    owner = _owner(request)
+    owner = owner_of(request)
     analysis, face, person_id = (
         _number(request.POST.get(name, "")) for name in ("analysis", "face", "person")
     )

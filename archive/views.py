@@ -30,6 +30,7 @@ from archive.forms import FilterForm, RenameForm, UsageForm
 from archive.job_kinds import FPS_CHOICES
 from archive.models import Job, Person, SavedAnalysis
 from archive.people import people_of
+from archive.selectors import owner_of
 
 PAGE_SIZE = 24
 IMAGE_KINDS = ("original", "annotated", "thumbnail")
@@ -40,16 +41,10 @@ EXPORT_FORMATS = {
 }
 
 
-def _owner(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - login_required views
-    return user
-
-
 @login_required
 def archive_page(request: HttpRequest) -> HttpResponse:
     form = FilterForm(request.GET or None)
-    analyses = selectors.analyses_of(_owner(request), form.filters())
+    analyses = selectors.analyses_of(owner_of(request), form.filters())
     page = Paginator(analyses, PAGE_SIZE).get_page(request.GET.get("page"))
     query = {k: v for k, v in request.GET.items() if k != "page" and v}
     return render(
@@ -67,7 +62,7 @@ def archive_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
-    analysis = selectors.analysis_of(_owner(request), analysis_id)
+    analysis = selectors.analysis_of(owner_of(request), analysis_id)
     form = RenameForm(initial={"name": analysis.name})
     if request.method == "POST":
         form = RenameForm(request.POST)
@@ -77,7 +72,7 @@ def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
             return redirect("archive:detail", analysis_id=analysis.pk)
     # The same JSON as the API's, drawn by the same script as the analysis page's results.
     faces = SavedAnalysisOutput(analysis).data["faces"]
-    owner = _owner(request)
+    owner = owner_of(request)
     # With identity features on, a face of the analysis can be enrolled as one of the people.
     real = any(face["found_by"] != "whole_image" for face in faces)
     enrol_to = list(people_of(owner)) if owner.identity_enabled and real else []
@@ -90,7 +85,7 @@ def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
 
 @login_required
 def analysis_delete(request: HttpRequest, analysis_id: int) -> HttpResponse:
-    analysis = selectors.analysis_of(_owner(request), analysis_id)
+    analysis = selectors.analysis_of(owner_of(request), analysis_id)
     if request.method == "POST":
         services.analyses_delete(analyses=[analysis])
         messages.success(request, f"“{analysis.name}” was deleted.")
@@ -102,7 +97,7 @@ def analysis_delete(request: HttpRequest, analysis_id: int) -> HttpResponse:
 @require_POST
 def bulk_action(request: HttpRequest) -> HttpResponse | FileResponse:
     """Delete or export the analyses ticked on the list page."""
-    owner = _owner(request)
+    owner = owner_of(request)
     analyses = selectors.analyses_by_ids(owner, selectors.parse_ids(request.POST.getlist("ids")))
     action = request.POST.get("action", "")
     if not analyses.exists():
@@ -123,7 +118,7 @@ def bulk_action(request: HttpRequest) -> HttpResponse | FileResponse:
 def export_all(request: HttpRequest, fmt: str) -> HttpResponse | FileResponse:
     """Everything that matches the list page's filters (everything when there are none)."""
     filters = FilterForm(request.GET or None).filters()
-    owner = _owner(request)
+    owner = owner_of(request)
     return export_response(
         selectors.analyses_of(owner, filters),
         fmt,
@@ -159,7 +154,7 @@ def analysis_image(request: HttpRequest, analysis_id: int, kind: str) -> FileRes
     """An analysis's picture, only for its owner: the files have no public URL."""
     if kind not in IMAGE_KINDS:
         raise Http404("Unknown image")
-    analysis = selectors.analysis_of(_owner(request), analysis_id)
+    analysis = selectors.analysis_of(owner_of(request), analysis_id)
     return image_response(analysis, kind)
 
 
@@ -169,7 +164,7 @@ def image_response(analysis: SavedAnalysis, kind: str) -> FileResponse:
 
 @login_required
 def stats_page(request: HttpRequest) -> HttpResponse:
-    stats = selectors.stats_of(_owner(request))
+    stats = selectors.stats_of(owner_of(request))
     peak = _peak(stats.dominant_counts.values())
     timeline_peak = _peak(sum(c.values()) for _, c in stats.timeline)
     return render(
@@ -223,14 +218,14 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         form.add_error(None, str(exc))
         bounds = selectors.usage_bounds(None, None)
-    usage = selectors.usage_of(_owner(request), **bounds)
+    usage = selectors.usage_of(owner_of(request), **bounds)
     peak = _peak(sum(a for a, _ in counts.values()) for _, counts in usage.days)
     sources = [(value, label) for value, label in SavedAnalysis.Source.choices]
     return render(
         request,
         "archive/usage.html",
         {
-            "allowance": allowance(_owner(request).pk),
+            "allowance": allowance(owner_of(request).pk),
             "form": form,
             "usage": usage,
             "sources": sources,
@@ -266,7 +261,7 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
         request,
         "archive/jobs.html",
         {
-            "jobs": Job.objects.filter(owner=_owner(request)).defer("result")[:50],
+            "jobs": Job.objects.filter(owner=owner_of(request)).defer("result")[:50],
             "fps_choices": FPS_CHOICES,
             "enhancers": [name for name in ENHANCERS if name != "none"],
             "max_mb": settings.JOB_UPLOAD_MAX_BYTES // 1_048_576,
@@ -282,13 +277,13 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     result once done: the video with its boxes and each track's timeline, the batch's summary,
     or the faces before and after enhancement."""
     jobs.jobs_sweep()
-    job = job_of(_owner(request), job_id)
+    job = job_of(owner_of(request), job_id)
     return render(request, "archive/job.html", {"job": job})
 
 
 @login_required
 def job_file(request: HttpRequest, job_id: int, name: str) -> HttpResponse | StreamingHttpResponse:
     try:
-        return file_response(request, job_of(_owner(request), job_id), name)
+        return file_response(request, job_of(owner_of(request), job_id), name)
     except NotFound as exc:
         raise Http404(str(exc)) from exc

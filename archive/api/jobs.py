@@ -26,18 +26,13 @@ from analysis.ml.tta import MAX_PASSES
 from archive import exports, jobs
 from archive.job_kinds import FPS_CHOICES, job_create
 from archive.models import Job
+from archive.selectors import owner_of
 from archive.services import jobs_delete
 
 JOB_ID = OpenApiParameter("job_id", int, OpenApiParameter.PATH)
 FORMAT = OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["csv", "json"])
 VIDEO_TYPES = {"webm": "video/webm", "mkv": "video/x-matroska", "mov": "video/quicktime"}
 NOT_FOUND: dict[Any, Any] = {401: ErrorOutput, 404: ErrorOutput}
-
-
-def _owner(request: Request | HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - the API requires authentication
-    return user
 
 
 def job_of(owner: User, job_id: int, *, with_result: bool = False) -> Job:
@@ -140,7 +135,7 @@ class JobListApi(APIView):
     def get(self, request: Request) -> Response:
         jobs.jobs_sweep()
         paginator = PageNumberPagination()
-        rows = Job.objects.filter(owner=_owner(request)).defer("result")
+        rows = Job.objects.filter(owner=owner_of(request)).defer("result")
         page = paginator.paginate_queryset(rows, request, self)
         return paginator.get_paginated_response(JobBrief(page, many=True).data)
 
@@ -174,7 +169,7 @@ class JobListApi(APIView):
             options["enhance"] = data["enhance"]
             options["save"] = data["save"]
         job = job_create(
-            owner=_owner(request),
+            owner=owner_of(request),
             kind=kind,
             files=files,
             options=options,
@@ -192,11 +187,11 @@ class JobDetailApi(APIView):
         # What the pages poll: a job whose worker died is marked failed here too, so that it
         # never shows as running for ever (the byte ranges of a video do not sweep).
         jobs.jobs_sweep()
-        return Response(JobOutput(job_of(_owner(request), job_id, with_result=True)).data)
+        return Response(JobOutput(job_of(owner_of(request), job_id, with_result=True)).data)
 
     @extend_schema(parameters=[JOB_ID], responses={204: None, 400: ErrorOutput, **NOT_FOUND})
     def delete(self, request: Request, job_id: int) -> Response:
-        job = job_of(_owner(request), job_id)
+        job = job_of(owner_of(request), job_id)
         if not job.finished_state:
             raise serializers.ValidationError("Cancel the job before deleting it.")
         jobs_delete(jobs=[job])
@@ -209,7 +204,7 @@ class JobCancelApi(APIView):
 
     @extend_schema(request=None, parameters=[JOB_ID], responses={200: JobOutput, **NOT_FOUND})
     def post(self, request: Request, job_id: int) -> Response:
-        job = jobs.job_cancel(job_of(_owner(request), job_id, with_result=True))
+        job = jobs.job_cancel(job_of(owner_of(request), job_id, with_result=True))
         return Response(JobOutput(job).data)
 
 
@@ -236,7 +231,7 @@ class JobExportApi(APIView):
     def get(self, request: Request, job_id: int, fmt: str) -> HttpResponse:
         if fmt not in ("csv", "json"):
             raise NotFound("Exports are csv or json.")
-        job = job_of(_owner(request), job_id, with_result=True)
+        job = job_of(owner_of(request), job_id, with_result=True)
         if job.state != Job.State.DONE or job.result is None:
             raise serializers.ValidationError("The job has no result yet.")
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", job.name)[:60].strip("-.") or f"job-{job.pk}"
@@ -325,4 +320,4 @@ class JobFileApi(APIView):
         },
     )
     def get(self, request: Request, job_id: int, name: str) -> HttpResponse | StreamingHttpResponse:
-        return file_response(request, job_of(_owner(request), job_id), name)
+        return file_response(request, job_of(owner_of(request), job_id), name)

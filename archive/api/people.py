@@ -16,23 +16,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
-from accounts.models import User
 from analysis import services as analysis_services
 from analysis.api.serializers import EmotionsOutput
 from analysis.api.views import IMAGE_ERRORS
 from analysis.ml import embeddings
 from archive import people
 from archive.models import Person
+from archive.selectors import owner_of
 
 PERSON_ID = OpenApiParameter("person_id", int, OpenApiParameter.PATH)
 SIGNATURE_ID = OpenApiParameter("signature_id", int, OpenApiParameter.PATH)
 ERRORS: dict[Any, Any] = {400: ErrorOutput, 401: ErrorOutput, 403: ErrorOutput, 404: ErrorOutput}
-
-
-def _owner(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - the API requires authentication
-    return user
 
 
 class PhotoOutput(_Output):
@@ -78,7 +72,7 @@ class PeopleListApi(APIView):
 
     @extend_schema(responses={200: PersonOutput(many=True), 401: ErrorOutput})
     def get(self, request: Request) -> Response:
-        return Response([_person(person) for person in people.people_of(_owner(request))])
+        return Response([_person(person) for person in people.people_of(owner_of(request))])
 
     @extend_schema_serializer(component_name="PersonInput")
     class InputSerializer(PersonInput):
@@ -88,7 +82,7 @@ class PeopleListApi(APIView):
         request=InputSerializer, responses={201: PersonDetailOutput, 409: ErrorOutput, **ERRORS}
     )
     def post(self, request: Request) -> Response:
-        owner = _owner(request)
+        owner = owner_of(request)
         analysis_services.identity_require(owner)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -105,7 +99,7 @@ class PersonDetailApi(APIView):
     @extend_schema(parameters=[PERSON_ID], responses={200: PersonDetailOutput, **ERRORS})
     def get(self, request: Request, person_id: int) -> Response:
         return Response(
-            _person_detail(people.person_get(owner=_owner(request), person_id=person_id))
+            _person_detail(people.person_get(owner=owner_of(request), person_id=person_id))
         )
 
     @extend_schema(
@@ -114,7 +108,7 @@ class PersonDetailApi(APIView):
         responses={200: PersonDetailOutput, **ERRORS},
     )
     def patch(self, request: Request, person_id: int) -> Response:
-        owner = _owner(request)
+        owner = owner_of(request)
         person = people.person_get(owner=owner, person_id=person_id)
         serializer = PersonInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -123,7 +117,7 @@ class PersonDetailApi(APIView):
 
     @extend_schema(parameters=[PERSON_ID], responses={204: None, **ERRORS})
     def delete(self, request: Request, person_id: int) -> Response:
-        people.person_delete(person=people.person_get(owner=_owner(request), person_id=person_id))
+        people.person_delete(person=people.person_get(owner=owner_of(request), person_id=person_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -160,7 +154,7 @@ class PersonPhotosApi(APIView):
         responses={201: PhotoOutput, 409: ErrorOutput, **ERRORS, **IMAGE_ERRORS},
     )
     def post(self, request: Request, person_id: int) -> Response:
-        owner = _owner(request)
+        owner = owner_of(request)
         analysis_services.identity_require(owner)
         person = people.person_get(owner=owner, person_id=person_id)
         serializer = self.InputSerializer(data=request.data)
@@ -184,7 +178,7 @@ class PersonPhotoDetailApi(APIView):
 
     @extend_schema(parameters=[PERSON_ID, SIGNATURE_ID], responses={204: None, **ERRORS})
     def delete(self, request: Request, person_id: int, signature_id: int) -> Response:
-        person = people.person_get(owner=_owner(request), person_id=person_id)
+        person = people.person_get(owner=owner_of(request), person_id=person_id)
         people.signature_delete(person=person, signature_id=signature_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -231,7 +225,7 @@ class PersonAppearancesApi(APIView):
 
     @extend_schema(parameters=[PERSON_ID], responses={200: AppearancesOutput, **ERRORS})
     def get(self, request: Request, person_id: int) -> Response:
-        owner = _owner(request)
+        owner = owner_of(request)
         analysis_services.identity_require(owner)
         found = people.appearances(person=people.person_get(owner=owner, person_id=person_id))
         return Response(_appearances(found))
@@ -287,7 +281,7 @@ class CollectionFindApi(APIView):
         responses={200: AppearancesOutput, **ERRORS, **IMAGE_ERRORS},
     )
     def post(self, request: Request, collection_id: int) -> Response:
-        owner = _owner(request)
+        owner = owner_of(request)
         analysis_services.identity_require(owner)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -336,7 +330,7 @@ class IdentifyApi(APIView):
         responses={200: IdentificationOutput, 403: ErrorOutput, **IMAGE_ERRORS},
     )
     def post(self, request: Request) -> Response:
-        owner = _owner(request)
+        owner = owner_of(request)
         analysis_services.identity_require(owner)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

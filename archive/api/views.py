@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
 from accounts.api.throttling import allowance
-from accounts.models import User
 from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput, FaceOutput
 from analysis.api.views import IMAGE_ERRORS, BoxesField, FaceIndexesField, ImageInput
@@ -30,13 +29,8 @@ from archive.api.serializers import (
     result_from_input,
 )
 from archive.models import SavedAnalysis
+from archive.selectors import owner_of
 from archive.views import EXPORT_FORMATS, IMAGE_KINDS, export_response, image_response
-
-
-def _owner(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - the API requires authentication
-    return user
 
 
 def _source(request: Request) -> str:
@@ -134,7 +128,7 @@ class AnalyzeApi(APIView):
             extra_boxes=data.get("boxes", []),
         )
         source = _source(request)
-        owner = _owner(request)
+        owner = owner_of(request)
         services.usage_record(owner=owner, source=source, faces=len(run.result.faces))
         body = dict(AnalysisOutput(run).data)
         if data["annotate"]:
@@ -191,7 +185,7 @@ class AnalysisListApi(APIView):
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
         analyses = selectors.analyses_of(
-            _owner(request),
+            owner_of(request),
             selectors.ArchiveFilter(
                 query=data.get("q", "").strip(),
                 emotion=data.get("emotion", ""),
@@ -247,7 +241,7 @@ class AnalysisListApi(APIView):
             enhance=result_input.validated_data["enhance"],
             annotated_jpeg=None,
         )
-        owner = _owner(request)
+        owner = owner_of(request)
         saved = services.analysis_save(
             owner=owner,
             run=run,
@@ -270,7 +264,7 @@ class AnalysisDetailApi(APIView):
         parameters=[ANALYSIS_ID], responses={200: SavedAnalysisWithLinksOutput, **NOT_FOUND}
     )
     def get(self, request: Request, analysis_id: int) -> Response:
-        analysis = selectors.analysis_of(_owner(request), analysis_id)
+        analysis = selectors.analysis_of(owner_of(request), analysis_id)
         return Response(_render(request, analysis))
 
     @extend_schema(
@@ -279,7 +273,7 @@ class AnalysisDetailApi(APIView):
         responses={200: SavedAnalysisWithLinksOutput, 400: ErrorOutput, **NOT_FOUND},
     )
     def patch(self, request: Request, analysis_id: int) -> Response:
-        analysis = selectors.analysis_of(_owner(request), analysis_id)
+        analysis = selectors.analysis_of(owner_of(request), analysis_id)
         serializer = self.RenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -290,7 +284,7 @@ class AnalysisDetailApi(APIView):
 
     @extend_schema(parameters=[ANALYSIS_ID], responses={204: None, **NOT_FOUND})
     def delete(self, request: Request, analysis_id: int) -> Response:
-        analysis = selectors.analysis_of(_owner(request), analysis_id)
+        analysis = selectors.analysis_of(owner_of(request), analysis_id)
         services.analyses_delete(analyses=[analysis])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -322,7 +316,7 @@ class AnalysisExportApi(APIView):
         if fmt not in EXPORT_FORMATS:
             choices = ", ".join(EXPORT_FORMATS)
             raise serializers.ValidationError({"format": [f"Choose one of {choices}."]})
-        owner = _owner(request)
+        owner = owner_of(request)
         if request.query_params.get("ids"):
             ids = selectors.parse_ids(request.query_params["ids"].split(","))
             if not ids:
@@ -350,7 +344,7 @@ class AnalysisImageApi(APIView):
         if kind not in IMAGE_KINDS:
             choices = ", ".join(IMAGE_KINDS)
             raise serializers.ValidationError({"kind": [f"Choose one of {choices}."]})
-        return image_response(selectors.analysis_of(_owner(request), analysis_id), kind)
+        return image_response(selectors.analysis_of(owner_of(request), analysis_id), kind)
 
 
 class UsageOutput(_Output):
@@ -420,5 +414,5 @@ class UsageApi(APIView):
     def get(self, request: Request) -> Response:
         params = self.RangeSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        usage = selectors.usage_of(_owner(request), **params.validated_data)
-        return Response(UsageOutput(usage_body(usage, allowance(_owner(request).pk))).data)
+        usage = selectors.usage_of(owner_of(request), **params.validated_data)
+        return Response(UsageOutput(usage_body(usage, allowance(owner_of(request).pk))).data)
