@@ -167,3 +167,42 @@ def test_every_face_of_the_real_group_photos_is_found(testdata: Path) -> None:
         missed += [(name, box) for box in faces if not _matches(found, box)]
     # 18 faces; the one that the hand-drawn box frames unlike any detector may be missed.
     assert len(missed) <= 1, missed
+
+
+def test_our_mtcnn_cascade_finds_what_facenet_pytorchs_own_driver_finds(testdata: Path) -> None:
+    """Our driver of MTCNN's networks (analysis.ml.mtcnn) resamples with OpenCV instead of
+    torch: the same faces, placed within resampling round-off."""
+    import torch
+
+    from analysis.ml import torchvision_compat
+    from analysis.ml.types import Box
+
+    torchvision_compat.install()
+    from facenet_pytorch import MTCNN
+
+    reference = MTCNN(keep_all=True, post_process=False, device="cpu")
+    reference.min_face_size = 20
+    ours = loaders.detector("mtcnn")
+    # Pictures no larger than the detection copy the pipeline makes (1024 px).
+    pictures = [*sorted((testdata / "groups").glob("*.jpg")), testdata / "scenes" / "astronaut.png"]
+    compared = 0
+    for path in pictures:
+        pixels = _pixels(path)
+        with torch.inference_mode():
+            boxes, probabilities, points = reference.detect(pixels, landmarks=True)
+        theirs = [
+            (box, marks)
+            for box, probability, marks in zip(boxes, probabilities, points, strict=True)
+            if probability >= 0.9
+        ]
+        found = ours.detect(pixels, min_size=20)
+        assert len(found) == len(theirs), path.name
+        for box, marks in theirs:
+            x1, y1, x2, y2 = (float(v) for v in box)
+            their_box = Box(round(x1), round(y1), round(x2 - x1), round(y2 - y1))
+            same = max(found, key=lambda face: face.box.iou(their_box))
+            assert same.box.iou(their_box) > 0.75, path.name
+            side = max(x2 - x1, y2 - y1)
+            assert np.abs(np.array(same.landmarks.points) - marks).max() < 0.08 * side
+            compared += 1
+    assert compared >= 15
