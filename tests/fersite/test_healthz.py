@@ -109,28 +109,32 @@ def test_it_reports_degraded_when_the_channel_layer_fails(
 
 
 @pytest.mark.django_db
-def test_a_missing_required_weight_degrades_the_service(
-    staff_client: Client, settings: LazySettings, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("network", ["fer", "face-api", "fer-resnet"])
+def test_an_emotion_networks_weights_are_required_while_the_default_ensemble_runs_it(
+    staff_client: Client, monkeypatch: pytest.MonkeyPatch, network: str
 ) -> None:
     import dataclasses
 
-    from analysis.ml import weights
+    from analysis.ml import loaders, weights
 
     real = weights.all_weights
+    key = loaders.MODEL_KEYS[network]
 
-    def without_the_emotion_model(models_dir: object) -> list[object]:
+    def without_its_weights(models_dir: object) -> list[object]:
         found = real(models_dir)  # type: ignore[arg-type]
-        return [dataclasses.replace(w, path=None) if w.key == "emotion" else w for w in found]
+        return [dataclasses.replace(w, path=None) if w.key == key else w for w in found]
 
-    monkeypatch.setattr("analysis.health.all_weights", without_the_emotion_model)
-    response = staff_client.get("/healthz")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "degraded"
-    assert body["models"]["ok"] is False
-    emotion = next(w for w in body["models"]["weights"] if w["key"] == "emotion")
-    assert emotion["required"] is True
-    assert emotion["present"] is False
+    healthy = staff_client.get("/healthz").json()
+    monkeypatch.setattr("analysis.health.all_weights", without_its_weights)
+    body = staff_client.get("/healthz").json()
+    entry = next(w for w in body["models"]["weights"] if w["key"] == key)
+    assert entry["present"] is False
+    runs = network in loaders.default_ensemble().members
+    assert entry["required"] is runs
+    assert healthy["models"]["ok"] is True
+    assert body["models"]["ok"] is not runs
+    if runs:
+        assert body["status"] == "degraded"
 
 
 def test_the_server_start_warms_the_models_up_when_asked(

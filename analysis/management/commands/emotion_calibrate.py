@@ -17,7 +17,7 @@ from analysis.ml import calibration, loaders, pipeline, tta
 from analysis.ml.ensemble import Ensemble
 from analysis.ml.training import sha256_of
 from analysis.ml.types import largest
-from analysis.ml.weights import ENSEMBLE_FILE, fer_resnet_model
+from analysis.ml.weights import ENSEMBLE_FILE, OUR_NETWORKS, our_network_model
 
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "fer2013" / "fer2013_train_val.npz"
 # Every network an ensemble can hold is a candidate.
@@ -117,7 +117,7 @@ class Command(BaseCommand):
                     name: round(cost, 2) for name, cost in zip(CANDIDATES, costs, strict=True)
                 },
                 "weights_of_all": dict(zip(CANDIDATES, everyone, strict=True)),
-                "fer-resnet weights": _fer_resnet_sha256(),
+                "our networks' weights": {name: _weights_sha256(name) for name in OUR_NETWORKS},
             },
             "figures": report,
         }
@@ -182,6 +182,6 @@ def _member_seconds(ensemble: Ensemble, source: Any, views: Any) -> np.ndarray:
     return np.array(seconds)
 
 
-def _fer_resnet_sha256() -> str:
-    path = fer_resnet_model().path
+def _weights_sha256(network: str) -> str:
+    path = our_network_model(network).path
     return sha256_of(path) if path is not None and path.is_file() else ""
