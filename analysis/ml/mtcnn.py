@@ -7,8 +7,9 @@ tensors laid out channel by channel; on a CPU that was two thirds of its time. H
 and the windows are resampled with OpenCV's area interpolation on one normalised copy of the
 picture, the windows of a stage go through their network as one batch, and the networks run on
 channels-last tensors. The cascade is the reference one (the same thresholds, pyramid step,
-box regression, squaring and non-maximum suppression), so the faces found are the same up to
-resampling round-off.
+box regression, squaring and non-maximum suppression), so the faces found are the same but for
+the resampling: a few pixels on small faces, whose windows are enlarged (OpenCV then
+interpolates linearly where torch repeats cells).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ STAGE_THRESHOLDS = (0.6, 0.7, 0.7)
 PYRAMID_STEP = 0.709
 # P-Net looks at 12x12 windows every 2 pixels of a pyramid level.
 WINDOW, STRIDE = 12, 2
+# R-Net and O-Net read their candidates in batches of at most this many, so that a busy picture
+# (thousands of candidates) does not take hundreds of MB at once.
+BATCH = 256
 
 Boxes = npt.NDArray[np.float32]
 
@@ -78,10 +82,14 @@ class MTCNNDetector:
         return faces
 
     def _run(self, network: Any, batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
-        """``network`` on N x H x W x 3 pixels; its outputs as arrays."""
+        """``network`` on N x H x W x 3 pixels, BATCH at a time; its outputs as arrays."""
         torch = self._torch
-        tensor = torch.from_numpy(batch).permute(0, 3, 1, 2)  # a channels-last view
-        return [output.numpy() for output in network(tensor)]
+        parts = []
+        for start in range(0, len(batch), BATCH):
+            # A channels-last view: the networks' pooling is fastest on that layout.
+            tensor = torch.from_numpy(batch[start : start + BATCH]).permute(0, 3, 1, 2)
+            parts.append([output.numpy() for output in network(tensor)])
+        return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
 
     def _cascade(self, image: RGBImage, min_size: int) -> tuple[Boxes, Boxes]:
         """Faces as rows of (x1, y1, x2, y2, probability), and their five landmarks (N x 5 x 2),
@@ -92,7 +100,8 @@ class MTCNNDetector:
 
         # Stage 1: P-Net over the pyramid, each level 12 / min_size of the picture and down.
         found = []
-        scale, side = WINDOW / min_size, min(height, width) * WINDOW / min_size
+        scale = WINDOW / min_size
+        side = min(height, width) * scale
         while side >= WINDOW:
             size = (int(width * scale + 1), int(height * scale + 1))
             level = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
@@ -151,8 +160,9 @@ def _windows(
     """P-Net's windows scoring at least ``threshold`` on one pyramid level, as rows of
     (x1, y1, x2, y2, score, 4 regression offsets) in the picture's pixels."""
     ys, xs = np.nonzero(probability >= threshold)
-    start = np.floor((STRIDE * np.column_stack([xs, ys]) + 1) / scale)
-    end = np.floor((STRIDE * np.column_stack([xs, ys]) + WINDOW) / scale)
+    cells = STRIDE * np.column_stack([xs, ys]).astype(np.float32)
+    start = np.floor((cells + 1) / np.float32(scale))
+    end = np.floor((cells + WINDOW) / np.float32(scale))
     return np.column_stack([start, end, probability[ys, xs], regression[:, ys, xs].T]).astype(
         np.float32
     )
@@ -179,7 +189,9 @@ def _suppress(boxes: Boxes, overlap: float, *, by_smaller: bool = False) -> npt.
             if by_smaller
             else areas[best] + areas[rest] - inter
         )
-        order = rest[inter / base <= overlap]
+        # A box the regression turned inside out has no area: 0 / 0, and it goes.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            order = rest[inter / base <= overlap]
     return np.asarray(keep, dtype=np.intp)
 
 

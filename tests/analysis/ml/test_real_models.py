@@ -206,3 +206,17 @@ def test_our_mtcnn_cascade_finds_what_facenet_pytorchs_own_driver_finds(testdata
             assert np.abs(np.array(same.landmarks.points) - marks).max() < 0.08 * side
             compared += 1
     assert compared >= 15
+
+
+def test_mtcnn_reads_its_candidates_in_batches_with_the_same_result(
+    testdata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analysis.ml import mtcnn
+
+    pixels = _pixels(testdata / "groups" / "2007_007763.jpg")
+    detector = loaders.detector("mtcnn")
+    whole = detector.detect(pixels, min_size=20)
+    monkeypatch.setattr(mtcnn, "BATCH", 3)
+    batched = detector.detect(pixels, min_size=20)
+    assert len(whole) == 7
+    assert [face.box for face in batched] == [face.box for face in whole]
