@@ -21,12 +21,14 @@ class FerResNetClassifier:
         import torch
 
         self.name = name
-        from analysis.ml.training import load_network
+        from analysis.ml.training import has_int8, load_network
 
         torch.set_num_threads(threads)
         self._torch = torch
-        # Raises OSError when the weights are missing or not the manifest's.
-        self._network: Any = load_network(folder)
+        # The int8 copy where this machine runs it (a quarter of the time), else the float
+        # weights. Raises OSError when the weights are missing or not the manifest's.
+        self.int8 = has_int8(folder)
+        self._network: Any = load_network(folder, int8=self.int8)
         self._lock = threading.Lock()
 
     def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

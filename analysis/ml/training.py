@@ -17,16 +17,24 @@ The recipe, chosen for what two CPU cores can do in about two hours:
 validation figures of every epoch, and writes the weights with a manifest: the data's SHA-256,
 the recipe, the seed, the figures, the weights' SHA-256. ``load_network`` refuses weights whose
 SHA-256 differs from their manifest's.
+
+The app runs an int8 copy of the network where the CPU has PyTorch's x86 quantised kernels (a
+quarter of the float network's time, 0.3 points of PublicTest less; see ``quantise``): ``train``
+writes it beside the weights, with its own SHA-256 and figures in the manifest, and
+``quantise_trained`` adds it to a network trained before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import json
 import math
 import resource
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +46,11 @@ from analysis.ml.types import EMOTIONS, largest
 WEIGHTS = "weights.pt"
 MANIFEST = "manifest.json"
 CHECKPOINT = "checkpoint.pt"
+INT8_WEIGHTS = "weights-int8.pt"
+# PyTorch's quantised kernels the int8 copy is made for (FBGEMM and oneDNN, on x86 CPUs).
+INT8_ENGINE = "x86"
+# The int8 copy's activation ranges are observed on every this-many-th training face.
+INT8_CALIBRATION_STEP = 60
 
 
 @dataclass(frozen=True)
@@ -361,16 +374,20 @@ def train(
             f"validation top-1 {figures['top1']:.1%}, macro recall {figures['macro_recall']:.1%} "
             f"({figures['seconds']:.0f} s)"
         )
-    return _write(
-        average.module.cpu().eval(),
+    network = average.module.cpu().eval()
+    seconds = time.perf_counter() - started
+    manifest = _write(
+        network,
         out,
         data=data,
         recipe=recipe,
         sizes=(len(train_x), len(val_x)),
         device=str(device),
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         history=history,
     )
+    # Made from the weights as written (half precision), as quantise_trained makes it.
+    return _int8_add(load_network(out), out, manifest, (train_x, val_x, val_y), say=say)
 
 
 def _checkpoint(checkpoint: Path, recipe: Recipe, device: Any) -> dict[str, Any] | None:
@@ -475,22 +492,156 @@ def _write(
     return manifest
 
 
-def load_network(folder: Path) -> Any:
-    """The trained network of ``folder``, in evaluation mode; OSError when its weights are not
-    the ones its manifest names (changed, truncated) or are missing."""
+def load_network(folder: Path, *, int8: bool = False) -> Any:
+    """The trained network of ``folder``, in evaluation mode (``int8``: its int8 copy, see
+    ``has_int8``); OSError when its weights are not the ones its manifest names (changed,
+    truncated) or are missing."""
     import torch
 
-    manifest_path = folder / MANIFEST
+    manifest = _manifest(folder)
     try:
-        manifest = json.loads(manifest_path.read_text())
-        expected = manifest["weights"]["sha256"]
+        entry = manifest["int8"] if int8 else manifest["weights"]
+        expected = entry["sha256"]
+        weights = folder / entry["file"]
         widths = tuple(manifest["recipe"]["widths"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise OSError(f"{manifest_path.name} is not a readable manifest") from exc
-    weights = folder / manifest["weights"]["file"]
+    except (KeyError, TypeError) as exc:
+        raise OSError(f"{MANIFEST} does not describe the weights asked for") from exc
     if sha256_of(weights) != expected:
         raise OSError(f"The SHA-256 of {weights.name} differs from its manifest's: refused.")
-    network = build_network(widths)
+    network = build_network(widths).eval()
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    network.load_state_dict({key: value.float() for key, value in state.items()})
-    return network.eval()
+    if not int8:
+        network.load_state_dict({key: value.float() for key, value in state.items()})
+        return network
+    # The quantised graph of this architecture, whose int8 weights and ranges are then read.
+    with _quiet_quantisation():
+        from torch.ao.quantization.quantize_fx import convert_fx
+
+        quantised = convert_fx(_prepared(network))
+    quantised.load_state_dict(state)
+    return quantised
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise OSError(f"{MANIFEST} is not a readable manifest") from exc
+    if not isinstance(manifest, dict):
+        raise OSError(f"{MANIFEST} is not a readable manifest")
+    return manifest
+
+
+def int8_supported() -> bool:
+    """Whether this machine's PyTorch has the quantised kernels the int8 copies are made for
+    (x86 CPUs) and the FX quantisation that builds their graph."""
+    import torch
+
+    try:
+        from torch.ao.quantization import quantize_fx  # noqa: F401 - only its presence
+    except ImportError:
+        return False
+    return INT8_ENGINE in torch.backends.quantized.supported_engines
+
+
+def has_int8(folder: Path) -> bool:
+    """Whether ``folder``'s manifest lists an int8 copy this machine can run."""
+    return "int8" in _manifest(folder) and int8_supported()
+
+
+@contextlib.contextmanager
+def _quiet_quantisation() -> Iterator[None]:
+    """FX quantisation, with the engine set, and without its deprecation notices (PyTorch moves
+    it to the torchao package; the pinned version still has it)."""
+    import torch
+
+    torch.backends.quantized.engine = INT8_ENGINE
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\..*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao\..*")
+        warnings.filterwarnings("ignore", message=r".*quantiz.*deprecated.*")
+        yield
+
+
+def _prepared(network: Any) -> Any:
+    """A copy of ``network`` ready to observe activation ranges (per-channel int8 weights,
+    int8 activations: PyTorch's default x86 configuration)."""
+    import torch
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import prepare_fx
+
+    return prepare_fx(
+        copy.deepcopy(network).eval(),
+        get_default_qconfig_mapping(INT8_ENGINE),
+        (torch.zeros(1, 1, 48, 48),),
+    )
+
+
+def quantise(network: Any, faces: np.ndarray) -> Any:
+    """An int8 copy of ``network``: weights quantised per channel, activations to the ranges
+    they take on ``faces`` (48x48 grey, 0-255). About four times faster on a CPU."""
+    import torch
+
+    with _quiet_quantisation():
+        from torch.ao.quantization.quantize_fx import convert_fx
+
+        prepared = _prepared(network)
+        with torch.inference_mode():
+            for start in range(0, len(faces), 256):
+                prepared(_normalise(torch.from_numpy(faces[start : start + 256])))
+        return convert_fx(prepared)
+
+
+def _int8_add(
+    network: Any,
+    out: Path,
+    manifest: dict[str, Any],
+    faces: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Write ``network``'s int8 copy in ``out`` and list it in the manifest (where this machine
+    can make one); returns the manifest."""
+    import torch
+
+    if not int8_supported():
+        say("No int8 copy: this machine's PyTorch has no x86 quantised kernels")
+        return manifest
+    train_x, val_x, val_y = faces
+    calibration = train_x[::INT8_CALIBRATION_STEP]
+    quantised = quantise(network, calibration)
+    with _quiet_quantisation():
+        torch.save(quantised.state_dict(), out / INT8_WEIGHTS)
+        figures = evaluate(quantised, val_x, val_y)
+    manifest["int8"] = {
+        "file": INT8_WEIGHTS,
+        "sha256": sha256_of(out / INT8_WEIGHTS),
+        "engine": INT8_ENGINE,
+        "calibration": f"every {INT8_CALIBRATION_STEP}th training face ({len(calibration)})",
+        "validation": figures,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    say(
+        f"int8 copy: validation top-1 {figures['top1']:.1%}, "
+        f"macro recall {figures['macro_recall']:.1%}"
+    )
+    return manifest
+
+
+def quantise_trained(
+    *, data: Path, out: Path, threads: int = 2, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Add the int8 copy to the network trained earlier in ``out`` (its manifest gives the
+    recipe), from the same data."""
+    import torch
+
+    torch.set_num_threads(threads)
+    manifest = _manifest(out)
+    if manifest.get("data", {}).get("sha256") != sha256_of(data):
+        raise ValueError(f"{data.name} is not the data the network in {out} was trained on")
+    recipe_fields = dict(manifest["recipe"])
+    recipe = Recipe(**{**recipe_fields, "widths": tuple(recipe_fields["widths"])})
+    train_x, _, val_x, val_y = _load(data, recipe)
+    if recipe.framing:
+        train_x, val_x = _framed(data, out, recipe, (train_x, val_x), threads=threads, say=say)
+    return _int8_add(load_network(out), out, manifest, (train_x, val_x, val_y), say=say)

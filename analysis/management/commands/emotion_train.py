@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis.ml.loaders import DETECTORS
-from analysis.ml.training import Recipe, train
+from analysis.ml.training import Recipe, quantise_trained, train
 
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "fer2013" / "fer2013_train_val.npz"
 
@@ -38,11 +38,27 @@ class Command(BaseCommand):
             choices=[*DETECTORS, "none"],
             help="the detector that frames the faces as the pipeline does; none: FER2013's crops",
         )
+        parser.add_argument(
+            "--quantise-only",
+            action="store_true",
+            help="add the int8 copy to the network already trained in --out, without training",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         data: Path = options["data"]
         if not data.is_file():
             raise CommandError(f"No FER2013 file at {data}: give its path with --data.")
+        if options["quantise_only"]:
+            try:
+                manifest = quantise_trained(
+                    data=data, out=options["out"], threads=options["threads"], say=self.stdout.write
+                )
+            except (OSError, ValueError) as exc:
+                raise CommandError(str(exc)) from exc
+            if "int8" not in manifest:
+                raise CommandError("No int8 copy was made on this machine.")
+            self.stdout.write(self.style.SUCCESS(f"Wrote the int8 copy in {options['out']}"))
+            return
         recipe = Recipe(
             epochs=options["epochs"],
             batch=options["batch"],

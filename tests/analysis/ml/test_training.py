@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.ml.training import MANIFEST, WEIGHTS, Recipe, load_network, sha256_of, train
+from analysis.ml.training import (
+    INT8_WEIGHTS,
+    MANIFEST,
+    WEIGHTS,
+    Recipe,
+    has_int8,
+    load_network,
+    quantise_trained,
+    sha256_of,
+    train,
+)
 from analysis.ml.types import EMOTIONS
 
 DATA = (
@@ -83,6 +93,14 @@ def test_a_stopped_run_resumes_and_writes_weights_and_a_manifest(
     assert 0.0 <= written["validation"]["top1"] <= 1.0
     network = load_network(out)
     assert tuple(network(torch.zeros(2, 1, 48, 48)).shape) == (2, 7)
+    # ...and its int8 copy, which the app runs: listed with its own checksum and figures.
+    assert written["int8"]["sha256"] == sha256_of(out / INT8_WEIGHTS)
+    assert tuple(written["int8"]["validation"]["recall"]) == EMOTIONS
+    quantised = load_network(out, int8=True)
+    faces = torch.from_numpy(np.load(slice_data)["val_x"][:32]).float().unsqueeze(1) / 127.5 - 1
+    with torch.inference_mode():
+        exact, close = network(faces).softmax(1), quantised(faces).softmax(1)
+    assert float((exact - close).abs().max()) < 0.1
     # Another recipe does not silently continue this run's checkpoint.
     with pytest.raises(ValueError, match="another recipe"):
         train(data=slice_data, out=out, recipe=Recipe(epochs=3, batch=64, widths=(8, 16, 16, 32)))
@@ -103,9 +121,35 @@ def test_loading_refuses_weights_whose_checksum_differs(slice_data: Path, tmp_pa
     weights.write_bytes(bytes(data))
     with pytest.raises(OSError, match="SHA-256"):
         load_network(out)
+    quantised = out / INT8_WEIGHTS
+    data = bytearray(quantised.read_bytes())
+    data[-10] ^= 0xFF
+    quantised.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="SHA-256"):
+        load_network(out, int8=True)
     (out / MANIFEST).write_text("not json")
     with pytest.raises(OSError, match="manifest"):
         load_network(out)
+
+
+def test_the_int8_copy_of_a_trained_network_is_made_again_the_same(
+    slice_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "net"
+    recipe = Recipe(epochs=1, batch=64, widths=(8, 16, 16, 32), framing="")
+    first = train(data=slice_data, out=out, recipe=recipe, threads=1, say=lambda line: None)
+    (out / INT8_WEIGHTS).unlink()
+    manifest = {key: value for key, value in first.items() if key != "int8"}
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    assert not has_int8(out)
+    again = quantise_trained(data=slice_data, out=out, threads=1, say=lambda line: None)
+    assert again["int8"] == first["int8"]
+    assert has_int8(out)
+    # Only from the data the network was trained on.
+    other = tmp_path / "other.npz"
+    np.savez(other, **{k: v[::-1] for k, v in np.load(slice_data).items()})
+    with pytest.raises(ValueError, match="not the data"):
+        quantise_trained(data=other, out=out, threads=1, say=lambda line: None)
 
 
 def test_the_committed_network_loads_and_reads_a_real_happy_face(testdata: Path) -> None:
@@ -115,17 +159,19 @@ def test_the_committed_network_loads_and_reads_a_real_happy_face(testdata: Path)
     from analysis.ml.images import decode_image
 
     folder = Path(__file__).resolve().parents[3] / "models" / "fer-resnet"
-    network = load_network(folder)
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["validation"]["top1"] > 0.6
+    assert manifest["int8"]["validation"]["top1"] > 0.6
     # The middle of a smiling portrait, grey, at 48 px.
     photo = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
     face = cv2.cvtColor(photo[70:175, 174:279], cv2.COLOR_RGB2GRAY)
     x = torch.from_numpy(cv2.resize(face, (48, 48))).float().view(1, 1, 48, 48) / 127.5 - 1.0
-    with torch.inference_mode():
-        probabilities = torch.softmax(network(x), dim=1)[0]
-    assert float(probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
-    assert int(probabilities.argmax()) == 3  # happy, in EMOTIONS order
+    for int8 in (False, True):
+        network = load_network(folder, int8=int8)
+        with torch.inference_mode():
+            probabilities = torch.softmax(network(x), dim=1)[0]
+        assert float(probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
+        assert int(probabilities.argmax()) == 3  # happy, in EMOTIONS order
 
 
 def test_our_network_is_a_classifier_the_pipeline_can_use(testdata: Path) -> None:
@@ -136,6 +182,8 @@ def test_our_network_is_a_classifier_the_pipeline_can_use(testdata: Path) -> Non
 
     scorer = loaders.emotion_classifier("fer-resnet", models_dir=settings.ML_MODELS_DIR)
     assert scorer.name == "fer-resnet"
+    # On x86 CPUs (this project's machines), the int8 copy runs.
+    assert [getattr(member, "int8", None) for member in scorer.members] == [True]
     from analysis.ml.images import decode_image
 
     photo = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
