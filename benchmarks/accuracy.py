@@ -161,16 +161,17 @@ def main() -> None:
     methods: list[tuple[str, Predictor]] = [
         ("plain fer, Haar", largest_fer_face(plain_fer(mtcnn=False))),
         ("plain fer, MTCNN", largest_fer_face(plain_fer(mtcnn=True))),
-        (f"ours, fer only, tta={args.tta}", ours("auto", args.tta, "fer")),
-        (f"ours, face-api only, tta={args.tta}", ours("auto", args.tta, "face-api")),
-        (f"ours, fer-resnet only, tta={args.tta}", ours("auto", args.tta, "fer-resnet")),
+        *(
+            (f"ours, {network} only, tta={args.tta}", ours("auto", args.tta, network))
+            for network in loaders.NETWORKS
+        ),
         ("ours, tta=1", ours("auto", 1)),
         (f"ours, tta={args.tta}", ours("auto", args.tta)),
     ]
     scores = [run(name, predict, samples) for name, predict in methods]
 
     header = (
-        f"{'method':<30} {'detected':>8} {'top-1':>6} {'macro':>6} {'ECE':>6} {'ms/img':>7}  "
+        f"{'method':<34} {'detected':>8} {'top-1':>6} {'macro':>6} {'ECE':>6} {'ms/img':>7}  "
         + " ".join(f"{e[:5]:>5}" for e in EMOTIONS)
     )
     print(header)
@@ -178,7 +179,7 @@ def main() -> None:
     for s in scores:
         recalls = " ".join(f"{(s.recall(e) or 0) * 100:5.1f}" for e in EMOTIONS)
         print(
-            f"{s.name:<30} {s.detected() * 100:7.1f}% {s.accuracy() * 100:5.1f}% "
+            f"{s.name:<34} {s.detected() * 100:7.1f}% {s.accuracy() * 100:5.1f}% "
             f"{s.macro_recall() * 100:5.1f}% {s.ece() * 100:5.1f}% "
             f"{statistics.median(s.millis):7.1f}  {recalls}"
         )
