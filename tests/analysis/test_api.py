@@ -268,13 +268,11 @@ def test_the_real_models_through_the_api(api: APIClient, testdata: Path) -> None
     # The default ensemble, as models/ensemble.json chose it, in its order.
     import json
 
-    from analysis.ml.weights import ENSEMBLE_FILE
+    from analysis.ml.weights import ENSEMBLE_FILE, OUR_NETWORKS
 
-    names = {
-        "fer": "fer-mini-xception",
-        "face-api": "face-api-expression",
-        "fer-resnet": "fer-resnet",
-    }
+    # Our networks go by their own names.
+    names = {"fer": "fer-mini-xception", "face-api": "face-api-expression"}
+    names |= {name: name for name in OUR_NETWORKS}
     chosen = [names[member["name"]] for member in json.loads(ENSEMBLE_FILE.read_text())["members"]]
     assert body["models"] == {"detector": "mtcnn+blazeface", "emotion": "+".join(chosen)}
 

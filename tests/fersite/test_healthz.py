@@ -10,6 +10,7 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.services import api_token_create
+from analysis.ml import loaders
 from tests.conftest import login_verified
 from tests.factories import UserFactory
 
@@ -109,13 +110,13 @@ def test_it_reports_degraded_when_the_channel_layer_fails(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("network", ["fer", "face-api", "fer-resnet"])
+@pytest.mark.parametrize("network", loaders.NETWORKS)
 def test_an_emotion_networks_weights_are_required_while_the_default_ensemble_runs_it(
     staff_client: Client, monkeypatch: pytest.MonkeyPatch, network: str
 ) -> None:
     import dataclasses
 
-    from analysis.ml import loaders, weights
+    from analysis.ml import weights
 
     real = weights.all_weights
     key = loaders.MODEL_KEYS[network]

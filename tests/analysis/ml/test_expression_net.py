@@ -102,7 +102,7 @@ def test_a_manifest_that_does_not_match_its_file_is_refused(tmp_path: Path) -> N
 
 
 @pytest.mark.ml
-@pytest.mark.parametrize("model", ["fer", "face-api", "fer-resnet", "ensemble"])
+@pytest.mark.parametrize("model", [*loaders.NETWORKS, "ensemble"])
 def test_each_emotion_model_finds_the_smile(testdata: Path, model: str) -> None:
     image = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
     result = analyse(
