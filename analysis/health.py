@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from django.conf import settings
 
+from analysis.ml.loaders import default_ensemble
 from analysis.ml.registry import lanes_stats, loaded_models
 from analysis.ml.weights import all_weights
 
@@ -24,7 +25,15 @@ def models_status() -> dict[str, object]:
         }
         for weight in all_weights(settings.ML_MODELS_DIR)
     ]
-    ok = all(weight["present"] for weight in weights if weight["required"])
+    # Which networks are required depends on the default ensemble's file: unreadable, it
+    # leaves every analysis unable to run, whatever weights are present.
+    try:
+        ensemble: dict[str, object] = {"ok": True, "members": list(default_ensemble().members)}
+    except OSError as exc:
+        ensemble = {"ok": False, "error": str(exc)}
+    ok = ensemble["ok"] is True and all(
+        weight["present"] for weight in weights if weight["required"]
+    )
     # The model lanes this process has started: queued or running calls, and refusals.
     lanes = [asdict(stats) for stats in lanes_stats()]
-    return {"ok": ok, "weights": weights, "lanes": lanes}
+    return {"ok": ok, "ensemble": ensemble, "weights": weights, "lanes": lanes}

@@ -3,6 +3,7 @@ EmotionClassifier: 48x48 grey faces in, probabilities in EMOTIONS order out."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.ml.tf_runtime import CHUNK
+
+logger = logging.getLogger(__name__)
 
 
 class FerResNetClassifier:
@@ -25,10 +28,21 @@ class FerResNetClassifier:
 
         torch.set_num_threads(threads)
         self._torch = torch
-        # The int8 copy where this machine runs it (a quarter of the time), else the float
+        # The int8 copy where this machine runs it (a fifth of the time), else the float
         # weights. Raises OSError when the weights are missing or not the manifest's.
         self.int8 = has_int8(folder)
-        self._network: Any = load_network(folder, int8=self.int8)
+        if self.int8:
+            try:
+                self._network: Any = load_network(folder, int8=True)
+            except Exception:
+                # A PyTorch that reads the copy differently (FX quantisation is moving to
+                # torchao), or a copy that is not the manifest's: the float weights serve.
+                logger.warning(
+                    "%s: the int8 copy did not load; running the float weights", name, exc_info=True
+                )
+                self.int8 = False
+        if not self.int8:
+            self._network = load_network(folder)
         self._lock = threading.Lock()
 
     def predict(self, faces: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -18,23 +18,27 @@ validation figures of every epoch, and writes the weights with a manifest: the d
 the recipe, the seed, the figures, the weights' SHA-256. ``load_network`` refuses weights whose
 SHA-256 differs from their manifest's.
 
-The app runs an int8 copy of the network where the CPU has PyTorch's x86 quantised kernels (a
-quarter of the float network's time, 0.3 points of PublicTest less; see ``quantise``): ``train``
-writes it beside the weights, with its own SHA-256 and figures in the manifest, and
-``quantise_trained`` adds it to a network trained before.
+The app runs an int8 copy of the network where the CPU has PyTorch's x86 quantised kernels
+(about a fifth of the float network's time, 0.1 point of PublicTest top-1 less; see
+``quantise``): ``train`` writes it beside the weights, with its own SHA-256 and figures in the
+manifest, and ``quantise_trained`` adds it to a network trained before. It is made with
+PyTorch's FX quantisation, which PyTorch is moving to the torchao package: the pinned version
+has it, and where a later one cannot load the copy, the app runs the float weights (see
+analysis.ml.fer_resnet).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import math
 import resource
+import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +91,7 @@ def build_network(widths: tuple[int, ...] = Recipe.widths) -> Any:
     """A small ResNet for 48x48 grey faces: 7 logits in EMOTIONS order."""
     import torch
     from torch import nn
+    from torch.nn import functional
 
     class Block(nn.Module):
         def __init__(self, inputs: int, outputs: int, stride: int) -> None:
@@ -104,7 +109,8 @@ def build_network(widths: tuple[int, ...] = Recipe.widths) -> Any:
             )
 
         def forward(self, x: Any) -> Any:
-            out = torch.relu(self.bn1(self.conv1(x)))
+            # functional.relu (not torch.relu): the int8 copy fuses it into the convolution.
+            out = functional.relu(self.bn1(self.conv1(x)))
             out = self.bn2(self.conv2(out))
             return torch.relu(out + self.skip(x))
 
@@ -285,7 +291,8 @@ def train(
     threads: int = 2,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train (or resume) and write ``out/weights.pt`` and ``out/manifest.json``."""
+    """Train (or resume) and write ``out/weights.pt``, its int8 copy where this machine can
+    make one, and ``out/manifest.json``."""
     import torch
     from torch import nn
 
@@ -508,16 +515,20 @@ def load_network(folder: Path, *, int8: bool = False) -> Any:
         raise OSError(f"{MANIFEST} does not describe the weights asked for") from exc
     if sha256_of(weights) != expected:
         raise OSError(f"The SHA-256 of {weights.name} differs from its manifest's: refused.")
+    if int8:
+        _quantisation_setup()
     network = build_network(widths).eval()
     state = torch.load(weights, map_location="cpu", weights_only=True)
     if not int8:
         network.load_state_dict({key: value.float() for key, value in state.items()})
         return network
     # The quantised graph of this architecture, whose int8 weights and ranges are then read.
-    with _quiet_quantisation():
-        from torch.ao.quantization.quantize_fx import convert_fx
+    from torch.ao.quantization.quantize_fx import convert_fx
 
-        quantised = convert_fx(_prepared(network))
+    prepared = _prepared(network)
+    with torch.inference_mode():
+        prepared(torch.zeros(1, 1, 48, 48))  # ranges to convert with, replaced by the file's
+    quantised = convert_fx(prepared)
     quantised.load_state_dict(state)
     return quantised
 
@@ -545,22 +556,41 @@ def int8_supported() -> bool:
 
 
 def has_int8(folder: Path) -> bool:
-    """Whether ``folder``'s manifest lists an int8 copy this machine can run."""
-    return "int8" in _manifest(folder) and int8_supported()
+    """Whether ``folder``'s manifest lists an int8 copy that is there and that this machine
+    can run."""
+    entry = _manifest(folder).get("int8")
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("file"), str)
+        and (folder / entry["file"]).is_file()
+        and int8_supported()
+    )
 
 
-@contextlib.contextmanager
-def _quiet_quantisation() -> Iterator[None]:
-    """FX quantisation, with the engine set, and without its deprecation notices (PyTorch moves
-    it to the torchao package; the pinned version still has it)."""
+_quantisation_ready = threading.Lock()
+_quantisation_state: dict[str, bool] = {}
+
+
+def _quantisation_setup() -> None:
+    """Select the x86 quantised kernels (for the whole process: nothing else here uses
+    quantised tensors), and silence, once and only them, the notices PyTorch prints on every
+    load that FX quantisation and quantised tensors are deprecated (they move to torchao; the
+    pinned version has them). Set once, not around each call: ``warnings.catch_warnings`` is
+    not thread-safe, and models load in several lanes."""
     import torch
 
-    torch.backends.quantized.engine = INT8_ENGINE
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\..*")
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao\..*")
-        warnings.filterwarnings("ignore", message=r".*quantiz.*deprecated.*")
-        yield
+    with _quantisation_ready:
+        if _quantisation_state.get("done"):
+            return
+        torch.backends.quantized.engine = INT8_ENGINE
+        for message in (
+            r"torch\.ao\.quantization is deprecated",
+            r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized",
+            r"TypedStorage is deprecated",
+            r"Please use quant_min and quant_max to specify the range for observers",
+        ):
+            warnings.filterwarnings("ignore", message=message)
+        _quantisation_state["done"] = True
 
 
 def _prepared(network: Any) -> Any:
@@ -581,15 +611,14 @@ def quantise(network: Any, faces: np.ndarray) -> Any:
     """An int8 copy of ``network``: weights quantised per channel, activations to the ranges
     they take on ``faces`` (48x48 grey, 0-255). About four times faster on a CPU."""
     import torch
+    from torch.ao.quantization.quantize_fx import convert_fx
 
-    with _quiet_quantisation():
-        from torch.ao.quantization.quantize_fx import convert_fx
-
-        prepared = _prepared(network)
-        with torch.inference_mode():
-            for start in range(0, len(faces), 256):
-                prepared(_normalise(torch.from_numpy(faces[start : start + 256])))
-        return convert_fx(prepared)
+    _quantisation_setup()
+    prepared = _prepared(network)
+    with torch.inference_mode():
+        for start in range(0, len(faces), 256):
+            prepared(_normalise(torch.from_numpy(faces[start : start + 256])))
+    return convert_fx(prepared)
 
 
 def _int8_add(
@@ -610,13 +639,13 @@ def _int8_add(
     train_x, val_x, val_y = faces
     calibration = train_x[::INT8_CALIBRATION_STEP]
     quantised = quantise(network, calibration)
-    with _quiet_quantisation():
-        torch.save(quantised.state_dict(), out / INT8_WEIGHTS)
-        figures = evaluate(quantised, val_x, val_y)
+    torch.save(quantised.state_dict(), out / INT8_WEIGHTS)
+    figures = evaluate(quantised, val_x, val_y)
     manifest["int8"] = {
         "file": INT8_WEIGHTS,
         "sha256": sha256_of(out / INT8_WEIGHTS),
         "engine": INT8_ENGINE,
+        "torch": torch.__version__,
         "calibration": f"every {INT8_CALIBRATION_STEP}th training face ({len(calibration)})",
         "validation": figures,
     }
@@ -635,13 +664,28 @@ def quantise_trained(
     recipe), from the same data."""
     import torch
 
+    if not int8_supported():
+        raise ValueError("This machine's PyTorch has no x86 quantised kernels: no int8 copy")
     torch.set_num_threads(threads)
     manifest = _manifest(out)
-    if manifest.get("data", {}).get("sha256") != sha256_of(data):
+    trained_on = manifest.get("data")
+    if not isinstance(trained_on, dict) or trained_on.get("sha256") != sha256_of(data):
         raise ValueError(f"{data.name} is not the data the network in {out} was trained on")
-    recipe_fields = dict(manifest["recipe"])
-    recipe = Recipe(**{**recipe_fields, "widths": tuple(recipe_fields["widths"])})
+    recipe = _recipe_of(manifest)
     train_x, _, val_x, val_y = _load(data, recipe)
     if recipe.framing:
         train_x, val_x = _framed(data, out, recipe, (train_x, val_x), threads=threads, say=say)
     return _int8_add(load_network(out), out, manifest, (train_x, val_x, val_y), say=say)
+
+
+def _recipe_of(manifest: dict[str, Any]) -> Recipe:
+    """The recipe a manifest records; ValueError when it records another kind of recipe (a
+    field this one lacks, or one it needs missing: an older run's manifest is not guessed)."""
+    fields = manifest.get("recipe")
+    known = {item.name for item in dataclasses.fields(Recipe)}
+    if not isinstance(fields, dict) or set(fields) != known:
+        raise ValueError(f"{MANIFEST} records a recipe this version of the training cannot read")
+    try:
+        return Recipe(**{**fields, "widths": tuple(fields["widths"])})
+    except TypeError as exc:
+        raise ValueError(f"{MANIFEST} records a recipe this version cannot read") from exc

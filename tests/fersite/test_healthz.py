@@ -138,6 +138,24 @@ def test_an_emotion_networks_weights_are_required_while_the_default_ensemble_run
         assert body["status"] == "degraded"
 
 
+@pytest.mark.django_db
+def test_an_unreadable_ensemble_file_degrades_the_service(
+    staff_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable() -> object:
+        raise OSError("ensemble.json is not a readable choice of networks")
+
+    assert staff_client.get("/healthz").json()["models"]["ensemble"]["ok"] is True
+    monkeypatch.setattr("analysis.health.default_ensemble", unreadable)
+    body = staff_client.get("/healthz").json()
+    assert body["status"] == "degraded"
+    assert body["models"]["ok"] is False
+    assert body["models"]["ensemble"] == {
+        "ok": False,
+        "error": "ensemble.json is not a readable choice of networks",
+    }
+
+
 def test_the_server_start_warms_the_models_up_when_asked(
     settings: LazySettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

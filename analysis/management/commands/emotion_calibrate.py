@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis.ml import calibration, loaders, pipeline, tta
 from analysis.ml.ensemble import Ensemble
-from analysis.ml.training import sha256_of
+from analysis.ml.training import INT8_WEIGHTS, sha256_of
 from analysis.ml.types import largest
 from analysis.ml.weights import ENSEMBLE_FILE, OUR_NETWORKS, our_network_model
 
@@ -117,7 +117,7 @@ class Command(BaseCommand):
                     name: round(cost, 2) for name, cost in zip(CANDIDATES, costs, strict=True)
                 },
                 "weights_of_all": dict(zip(CANDIDATES, everyone, strict=True)),
-                "our networks' weights": {name: _weights_sha256(name) for name in OUR_NETWORKS},
+                "our networks' weights": {name: _weights_run(name) for name in OUR_NETWORKS},
             },
             "figures": report,
         }
@@ -182,6 +182,13 @@ def _member_seconds(ensemble: Ensemble, source: Any, views: Any) -> np.ndarray:
     return np.array(seconds)
 
 
-def _weights_sha256(network: str) -> str:
+def _weights_run(network: str) -> dict[str, str]:
+    """The file of our ``network`` that ran (its int8 copy where this machine runs it), and
+    its SHA-256."""
+    (member,) = loaders.emotion_classifier(network, models_dir=settings.ML_MODELS_DIR).members
     path = our_network_model(network).path
-    return sha256_of(path) if path is not None and path.is_file() else ""
+    if path is None or not path.is_file():
+        return {}
+    if getattr(member, "int8", False):
+        path = path.with_name(INT8_WEIGHTS)
+    return {"file": path.name, "sha256": sha256_of(path)}

@@ -15,6 +15,7 @@ from analysis.ml.training import (
     WEIGHTS,
     Recipe,
     has_int8,
+    int8_supported,
     load_network,
     quantise_trained,
     sha256_of,
@@ -152,6 +153,38 @@ def test_the_int8_copy_of_a_trained_network_is_made_again_the_same(
         quantise_trained(data=other, out=out, threads=1, say=lambda line: None)
 
 
+def test_an_int8_copy_that_does_not_load_leaves_the_float_weights_serving(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    from analysis.ml.fer_resnet import FerResNetClassifier
+
+    folder = tmp_path / "fer-resnet"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "models" / "fer-resnet", folder)
+    faces = np.random.default_rng(0).uniform(0, 255, (4, 48, 48)).astype(np.float32)
+    exact = FerResNetClassifier(name="x", folder=folder)
+    exact._network = load_network(folder)  # the float weights, to compare with
+    expected = exact.predict(faces)
+    quantised = folder / INT8_WEIGHTS
+    quantised.write_bytes(quantised.read_bytes()[:-100])
+    with caplog.at_level("WARNING"):
+        fallback = FerResNetClassifier(name="x", folder=folder)
+    assert fallback.int8 is False
+    assert "did not load" in caplog.text
+    assert np.allclose(fallback.predict(faces), expected)
+
+
+def test_a_manifest_of_another_recipe_is_not_guessed_at(slice_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "net"
+    recipe = Recipe(epochs=1, batch=64, widths=(8, 16, 16, 32), framing="")
+    manifest = train(data=slice_data, out=out, recipe=recipe, threads=1, say=lambda line: None)
+    del manifest["recipe"]["framing"]  # as an older run's manifest
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="recipe"):
+        quantise_trained(data=slice_data, out=out, threads=1, say=lambda line: None)
+
+
 def test_the_committed_network_loads_and_reads_a_real_happy_face(testdata: Path) -> None:
     import cv2
     import torch
@@ -182,8 +215,8 @@ def test_our_network_is_a_classifier_the_pipeline_can_use(testdata: Path) -> Non
 
     scorer = loaders.emotion_classifier("fer-resnet", models_dir=settings.ML_MODELS_DIR)
     assert scorer.name == "fer-resnet"
-    # On x86 CPUs (this project's machines), the int8 copy runs.
-    assert [getattr(member, "int8", None) for member in scorer.members] == [True]
+    # Where PyTorch has its x86 quantised kernels (this project's machines), the int8 copy runs.
+    assert [getattr(member, "int8", None) for member in scorer.members] == [int8_supported()]
     from analysis.ml.images import decode_image
 
     photo = decode_image((testdata / "scenes" / "astronaut.png").read_bytes()).pixels
