@@ -22,6 +22,8 @@ NETWORKS = {
     "fer-resnet": "our own residual network, trained here on FER2013's 28,709 Training faces, "
     "each cut from its picture the way this app cuts faces (its model card is in "
     "models/fer-resnet/)",
+    "fer-resnet-2": "a second network of the same recipe, trained here from another seed (its "
+    "model card is in models/fer-resnet-2/)",
 }
 
 

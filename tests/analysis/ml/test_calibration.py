@@ -160,3 +160,29 @@ def test_members_that_each_add_a_little_are_left_out_only_within_the_tolerance()
     assert kept == both
     alone = calibration.choose_members(members, labels, costs=[1.0, 1.0], step=0.25, tolerance=0.5)
     assert sorted(alone) == [0.0, 1.0]
+
+
+@pytest.mark.ml
+def test_the_calibrate_command_chooses_on_every_face_and_cross_fits_its_figures(
+    tmp_path: Path,
+) -> None:
+    from django.core.management import call_command
+
+    from tests.analysis.ml.test_training import DATA
+
+    out = tmp_path / "ensemble.json"
+    call_command("emotion_calibrate", data=DATA, out=out, limit=40, passes=4, stdout=None)
+    chosen = json.loads(out.read_text())
+    names = [member["name"] for member in chosen["members"]]
+    assert names
+    assert set(names) <= set(loaders.NETWORKS)
+    assert all(member["weight"] > 0 for member in chosen["members"])
+    assert set(chosen["temperatures"]) == {"1", "4"}
+    on = chosen["chosen_on"]
+    assert on["fitted_on"] == on["found"] >= 35
+    # Each half's own choice is kept beside the figures it gave the other half.
+    assert len(on["choices_on_the_halves"]) == 2
+    assert {*loaders.NETWORKS, "ensemble", "ensemble, 1 pass"} <= set(chosen["figures"])
+    for figures in chosen["figures"].values():
+        assert 0.0 <= figures["top1"] <= 1.0
+        assert tuple(figures["recall"]) == EMOTIONS
