@@ -80,6 +80,9 @@ def test_the_api_answers_503_when_the_expression_weights_are_broken(
     manifest.write_text('[{"paths": ["face_expression_model.bin"], "weights": [{"name": "x"}]}]')
     # Loaded models are cached per process: this test loads its own, from the broken folder.
     monkeypatch.setattr(registry, "_models", {})
+    # A default ensemble that runs face-api.js's network (models/ensemble.json may not).
+    holding_it = loaders.EnsembleChoice(("face-api",), (1.0,), {1: 1.0}, {})
+    monkeypatch.setattr(loaders, "default_ensemble", lambda: holding_it)
     client = APIClient()
     client.force_authenticate(alice)
     with (
