@@ -135,7 +135,7 @@ class EnsembleChoice:
     weights: tuple[float, ...]
     # The temperature fitted for each number of passes (the mean of more views is softer).
     temperatures: dict[int, float]
-    # What emotion_calibrate measured on the PublicTest faces it did not fit on: figures per
+    # What emotion_calibrate estimated on PublicTest by cross-fitting: figures per
     # network and for the ensemble before and after calibration (top1, macro_recall, recall,
     # ece, nll).
     figures: dict[str, dict[str, Any]]

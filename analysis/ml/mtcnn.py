@@ -7,9 +7,10 @@ tensors laid out channel by channel; on a CPU that was two thirds of its time. H
 and the windows are resampled with OpenCV's area interpolation on one normalised copy of the
 picture, the windows of a stage go through their network as one batch, and the networks run on
 channels-last tensors. The cascade is the reference one (the same thresholds, pyramid step,
-box regression, squaring and non-maximum suppression), so the faces found are the same but for
-the resampling: a few pixels on small faces, whose windows are enlarged (OpenCV then
-interpolates linearly where torch repeats cells).
+box regression, squaring and non-maximum suppression), so it finds the same faces but for the
+resampling: boxes move by a few pixels on small faces, whose windows are enlarged (OpenCV then
+interpolates linearly where torch repeats cells), and a face at the edge of a stage's threshold
+can be kept by one and not the other.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ the recipe, the seed, the figures, the weights' SHA-256. ``load_network`` refuse
 SHA-256 differs from their manifest's.
 
 The app runs an int8 copy of the network where the CPU has PyTorch's x86 quantised kernels
-(about a fifth of the float network's time, 0.1 point of PublicTest top-1 less; see
+(about a fifth of the float network's time, within 0.2 point of it on PublicTest; see
 ``quantise``): ``train`` writes it beside the weights, with its own SHA-256 and figures in the
 manifest, and ``quantise_trained`` adds it to a network trained before. It is made with
 PyTorch's FX quantisation, which PyTorch is moving to the torchao package: the pinned version

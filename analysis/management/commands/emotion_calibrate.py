@@ -1,6 +1,6 @@
-"""manage.py emotion_calibrate: choose the default ensemble's weights and temperatures on half
-of FER2013's PublicTest, through the analysis pipeline, measure them on the other half, and
-write models/ensemble.json."""
+"""manage.py emotion_calibrate: choose the default ensemble's members, weights and temperatures
+on FER2013's PublicTest, through the analysis pipeline, estimate its figures by cross-fitting
+on two halves, and write models/ensemble.json."""
 
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ class Command(BaseCommand):
         passes = options["passes"]
         arrays = np.load(data)
         faces, labels = arrays["val_x"], arrays["val_y"].astype(np.int64)
-        # Two halves drawn at random (the file is sorted by emotion): the weights and the
-        # temperatures are fitted on one, and every figure is measured on the other.
+        # In random order (the file is sorted by emotion), so that the two halves of the
+        # cross-fitting below are drawn at random.
         order = np.random.default_rng(0).permutation(len(faces))
         if options["limit"]:
             order = order[: options["limit"]]
@@ -74,10 +74,10 @@ class Command(BaseCommand):
         found = ~np.isnan(members[0, :, 0, 0])
         counts = sorted({*PASS_COUNTS, passes})
 
-        def fitted(faces: np.ndarray) -> Fit:
-            """The choice made on ``faces`` (a mask): members and weights, the best weights of
-            all the networks, temperatures."""
-            chosen, truth = members[:, faces], labels[faces]
+        def fitted(mask: np.ndarray) -> Fit:
+            """The choice made on the faces of ``mask``: members and weights, the best weights
+            of all the networks, temperatures."""
+            chosen, truth = members[:, mask], labels[mask]
             # Every network costs time on every face: one that does not earn it is left out.
             weights = calibration.choose_members(chosen[:, :, :passes], truth, costs)
             return Fit(
@@ -139,8 +139,9 @@ class Command(BaseCommand):
                 "found": int(found.sum()),
                 "fitted_on": int(found.sum()),
                 "measured_on": int(found.sum()),
+                # The choice made on the first half (which read the second), then on the second.
                 "choices_on_the_halves": [
-                    [round(weight, 4) for weight in fit.weights] for fit in crossed
+                    [round(weight, 4) for weight in fit.weights] for fit in reversed(crossed)
                 ],
                 "detector": "auto",
                 "passes": passes,
