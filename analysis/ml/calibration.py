@@ -157,6 +157,23 @@ def choose_members(
     return weights
 
 
+def cross_fitted(
+    members: Scores,
+    labels: Labels,
+    halves: Sequence[npt.NDArray[np.bool_]],
+    read_with: Sequence[tuple[Sequence[float], float]],
+) -> Figures:
+    """The figures of every face of ``halves`` (two masks over the faces), each half read with
+    the weights and temperature of ``read_with`` chosen on the *other* half (``read_with[k]`` is
+    what was chosen on ``halves[k]``): an estimate of a choice made on all the faces."""
+    first, second = halves
+    read = [
+        combined(members[:, first], *read_with[1]),
+        combined(members[:, second], *read_with[0]),
+    ]
+    return figures(np.concatenate(read), np.concatenate([labels[first], labels[second]]))
+
+
 def fit_temperature(members: Scores, labels: Labels, weights: Sequence[float]) -> float:
     """The temperature that minimises the negative log-likelihood of the labels (a grid from
     0.25 to 4, about 1.2% apart)."""

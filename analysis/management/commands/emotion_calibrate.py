@@ -95,17 +95,15 @@ class Command(BaseCommand):
         # only, a choice among this many weightings is noisy: one point either way.)
         final = fitted(found)
         halves = [found & (np.arange(len(faces)) % 2 == half) for half in (0, 1)]
-        crossed = [fitted(halves[1]), fitted(halves[0])]
+        # The choice made on each half, which reads the other.
+        choices = [fitted(half) for half in halves]
 
         def measured(pick: Callable[[Fit], tuple[Any, float]], count: int) -> Any:
-            """The figures of every face read, through ``count`` views, with what ``pick``
-            takes (weights, temperature) from the choice made on the other half."""
-            read = [
-                calibration.combined(members[:, half, :count], *pick(fit))
-                for half, fit in zip(halves, crossed, strict=True)
-            ]
-            truth = np.concatenate([labels[half] for half in halves])
-            return calibration.figures(np.concatenate(read), truth).as_dict()
+            """The cross-fitted figures, through ``count`` views, of what ``pick`` takes
+            (weights, temperature) from each half's choice."""
+            return calibration.cross_fitted(
+                members[:, :, :count], labels, halves, [pick(choice) for choice in choices]
+            ).as_dict()
 
         def alone(position: int) -> Callable[[Fit], tuple[Any, float]]:
             weights = tuple(float(i == position) for i in range(len(CANDIDATES)))
@@ -141,7 +139,7 @@ class Command(BaseCommand):
                 "measured_on": int(found.sum()),
                 # The choice made on the first half (which read the second), then on the second.
                 "choices_on_the_halves": [
-                    [round(weight, 4) for weight in fit.weights] for fit in reversed(crossed)
+                    [round(weight, 4) for weight in choice.weights] for choice in choices
                 ],
                 "detector": "auto",
                 "passes": passes,

@@ -186,3 +186,24 @@ def test_the_calibrate_command_chooses_on_every_face_and_cross_fits_its_figures(
     for figures in chosen["figures"].values():
         assert 0.0 <= figures["top1"] <= 1.0
         assert tuple(figures["recall"]) == EMOTIONS
+
+
+def test_cross_fitting_reads_each_half_with_the_choice_made_on_the_other() -> None:
+    # Network 0 is right on the first half and guesses on the second; network 1 the reverse.
+    count = 200
+    labels = np.arange(count) % len(EMOTIONS)
+    first = np.arange(count) < count // 2
+    halves = [first, ~first]
+    right = np.full((count, 1, len(EMOTIONS)), 0.01)
+    right[np.arange(count), 0, labels] = 0.94
+    guess = np.full((count, 1, len(EMOTIONS)), 1 / len(EMOTIONS))
+    members = np.stack([np.where(first[:, None, None], right, guess)])
+    members = np.concatenate([members, np.stack([np.where(first[:, None, None], guess, right)])])
+    # Each half's own choice is the network that is right on it...
+    own = [((1.0, 0.0), 1.0), ((0.0, 1.0), 1.0)]
+    # ...so read with the other half's choice, every face is a guess.
+    crossed = calibration.cross_fitted(members, labels, halves, own)
+    assert crossed.top1 < 0.3
+    # Had each half been read with its own choice, every face would be right.
+    swapped = calibration.cross_fitted(members, labels, halves, own[::-1])
+    assert swapped.top1 == 1.0
