@@ -97,7 +97,7 @@ def ours(detector_name: str, passes: int, model: str = "ensemble") -> Predictor:
         result = analyse(rgb, detector=detector, classifier=classifier, passes=passes)
         if not result.faces:
             return None
-        face = max(result.faces, key=lambda f: f.face.box.w * f.face.box.h)
+        face = max(result.faces, key=lambda f: f.face.box.area)
         return face.emotions.probabilities
 
     return predict

@@ -131,13 +131,15 @@ def choose_members(
     *,
     step: float = 0.05,
     tolerance: float = EARN_TOLERANCE,
+    everyone: tuple[float, ...] | None = None,
 ) -> tuple[float, ...]:
     """The weights of :func:`choose_weights`, after leaving out, one at a time, every member
     whose absence lowers the objective by at most ``tolerance`` from the best weighting of all
     of them (the left-out members get weight 0): backward elimination, each step leaving out
-    the member missed least, the costlier one between equals."""
+    the member missed least, the costlier one between equals. ``everyone``: that best
+    weighting of all, when the caller has it already (the costliest search of the grid)."""
     count = members.shape[0]
-    weights = choose_weights(members, labels, step)
+    weights = everyone if everyone is not None else choose_weights(members, labels, step)
     best = _objective(members, labels, weights)
     kept = [index for index in range(count) if weights[index] > 0]
     while len(kept) > 1:

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 import resource
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -505,7 +505,7 @@ def load_network(folder: Path, *, int8: bool = False) -> Any:
     truncated) or are missing."""
     import torch
 
-    manifest = _manifest(folder)
+    manifest = read_manifest(folder)
     try:
         entry = manifest["int8"] if int8 else manifest["weights"]
         expected = entry["sha256"]
@@ -533,7 +533,7 @@ def load_network(folder: Path, *, int8: bool = False) -> Any:
     return quantised
 
 
-def _manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
@@ -558,7 +558,7 @@ def int8_supported() -> bool:
 def has_int8(folder: Path) -> bool:
     """Whether ``folder``'s manifest lists an int8 copy that is there and that this machine
     can run."""
-    entry = _manifest(folder).get("int8")
+    entry = read_manifest(folder).get("int8")
     return (
         isinstance(entry, dict)
         and isinstance(entry.get("file"), str)
@@ -567,30 +567,24 @@ def has_int8(folder: Path) -> bool:
     )
 
 
-_quantisation_ready = threading.Lock()
-_quantisation_state: dict[str, bool] = {}
-
-
+@functools.cache
 def _quantisation_setup() -> None:
     """Select the x86 quantised kernels (for the whole process: nothing else here uses
     quantised tensors), and silence, once and only them, the notices PyTorch prints on every
     load that FX quantisation and quantised tensors are deprecated (they move to torchao; the
     pinned version has them). Set once, not around each call: ``warnings.catch_warnings`` is
-    not thread-safe, and models load in several lanes."""
+    not thread-safe, and models load in several lanes (two lanes racing here both set the same
+    engine and filters, which is harmless)."""
     import torch
 
-    with _quantisation_ready:
-        if _quantisation_state.get("done"):
-            return
-        torch.backends.quantized.engine = INT8_ENGINE
-        for message in (
-            r"torch\.ao\.quantization is deprecated",
-            r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized",
-            r"TypedStorage is deprecated",
-            r"Please use quant_min and quant_max to specify the range for observers",
-        ):
-            warnings.filterwarnings("ignore", message=message)
-        _quantisation_state["done"] = True
+    torch.backends.quantized.engine = INT8_ENGINE
+    for message in (
+        r"torch\.ao\.quantization is deprecated",
+        r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized",
+        r"TypedStorage is deprecated",
+        r"Please use quant_min and quant_max to specify the range for observers",
+    ):
+        warnings.filterwarnings("ignore", message=message)
 
 
 def _prepared(network: Any) -> Any:
@@ -667,7 +661,7 @@ def quantise_trained(
     if not int8_supported():
         raise ValueError("This machine's PyTorch has no x86 quantised kernels: no int8 copy")
     torch.set_num_threads(threads)
-    manifest = _manifest(out)
+    manifest = read_manifest(out)
     trained_on = manifest.get("data")
     if not isinstance(trained_on, dict) or trained_on.get("sha256") != sha256_of(data):
         raise ValueError(f"{data.name} is not the data the network in {out} was trained on")

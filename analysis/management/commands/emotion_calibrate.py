@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis.ml import calibration, loaders, pipeline, tta
 from analysis.ml.ensemble import Ensemble
-from analysis.ml.training import INT8_WEIGHTS, sha256_of
+from analysis.ml.training import read_manifest, sha256_of
 from analysis.ml.types import largest
 from analysis.ml.weights import ENSEMBLE_FILE, OUR_NETWORKS, our_network_model
 
@@ -78,11 +78,14 @@ class Command(BaseCommand):
             """The choice made on the faces of ``mask``: members and weights, the best weights
             of all the networks, temperatures."""
             chosen, truth = members[:, mask], labels[mask]
+            everyone = calibration.choose_weights(chosen[:, :, :passes], truth)
             # Every network costs time on every face: one that does not earn it is left out.
-            weights = calibration.choose_members(chosen[:, :, :passes], truth, costs)
+            weights = calibration.choose_members(
+                chosen[:, :, :passes], truth, costs, everyone=everyone
+            )
             return Fit(
                 weights=weights,
-                everyone=calibration.choose_weights(chosen[:, :, :passes], truth),
+                everyone=everyone,
                 temperatures={
                     count: calibration.fit_temperature(chosen[:, :, :count], truth, weights)
                     for count in counts
@@ -219,11 +222,9 @@ def _member_seconds(ensemble: Ensemble, source: Any, views: Any) -> np.ndarray:
 
 def _weights_run(network: str) -> dict[str, str]:
     """The file of our ``network`` that ran (its int8 copy where this machine runs it), and
-    its SHA-256."""
+    its SHA-256, as its manifest gives them (loading checked the file against it)."""
     (member,) = loaders.emotion_classifier(network, models_dir=settings.ML_MODELS_DIR).members
     path = our_network_model(network).path
-    if path is None or not path.is_file():
-        return {}
-    if getattr(member, "int8", False):
-        path = path.with_name(INT8_WEIGHTS)
-    return {"file": path.name, "sha256": sha256_of(path)}
+    assert path is not None  # noqa: S101 - the repository's own folder
+    entry = read_manifest(path.parent)["int8" if getattr(member, "int8", False) else "weights"]
+    return {"file": entry["file"], "sha256": entry["sha256"]}
