@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import math
 import re
 import threading
 import time
@@ -479,16 +478,15 @@ class LivenessReading:
     """The faces of a picture, left to right, each with its liveness score."""
 
     faces: list[DetectedFace]
-    scores: list[float]
+    # None for a picture read whole for want of a face: not scored.
+    scores: list[float | None]
     threshold: float
     model: str
 
     def signals(self) -> list[dict[str, Any] | None]:
         """Per face, ``{"score", "live"}`` as the API gives it (None where it was not scored)."""
         return [
-            None
-            if math.isnan(score)
-            else {"score": round(score, 4), "live": score >= self.threshold}
+            None if score is None else {"score": round(score, 4), "live": score >= self.threshold}
             for score in self.scores
         ]
 
@@ -499,13 +497,13 @@ def _liveness() -> LivenessModel:
 
 
 def _liveness_read(image: DecodedImage, faces: Sequence[DetectedFace]) -> LivenessReading:
-    """The liveness scores of ``faces`` (NaN for a picture read whole for want of a face; call
+    """The liveness scores of ``faces`` (None for a picture read whole for want of a face; call
     it in a lane)."""
     model = _liveness()
     scores = iter(model.scores(image.pixels, real_faces(faces)))
     return LivenessReading(
         list(faces),
-        [math.nan if face.how == "whole_image" else next(scores) for face in faces],
+        [None if face.how == "whole_image" else next(scores) for face in faces],
         model.threshold,
         model.name,
     )
@@ -528,14 +526,12 @@ def faces_liveness(*, data: bytes) -> LivenessReading:
     return in_lane(INTERACTIVE, read)
 
 
-def liveness_of(
-    image: DecodedImage, faces: Sequence[DetectedFace], *, lane: str = INTERACTIVE
-) -> LivenessReading | None:
-    """The liveness scores of faces already found in ``image`` (NaN for a picture read whole
+def liveness_of(image: DecodedImage, faces: Sequence[DetectedFace]) -> LivenessReading | None:
+    """The liveness scores of faces already found in ``image`` (None for a picture read whole
     for want of a face), or None when they cannot be had (no model, a full lane, a failure):
     it is an extra signal, and its absence must not fail the analysis it goes with."""
     try:
-        return in_lane(lane, partial(_liveness_read, image, faces))
+        return in_lane(INTERACTIVE, partial(_liveness_read, image, faces))
     except (FeatureUnavailable, Busy):
         logger.warning("No liveness signal: the liveness model is unavailable or busy")
     except Exception:

@@ -123,11 +123,14 @@ def person_enrol_face(request: HttpRequest) -> HttpResponse:
     try:
         analysis_services.identity_require(owner)
         people.person_face_add(person=person, analysis_id=analysis, face=face)
-    except (people.PeopleError, ImageError, analysis_services.IdentityOff) as exc:
+    except (
+        people.PeopleError,
+        ImageError,
+        analysis_services.IdentityOff,
+        analysis_services.Busy,
+        analysis_services.FeatureUnavailable,
+    ) as exc:
         messages.error(request, str(exc).removeprefix("face: "))
-        return redirect("archive:detail", analysis_id=analysis)
-    except (analysis_services.Busy, analysis_services.FeatureUnavailable) as exc:
-        messages.error(request, str(exc))
         return redirect("archive:detail", analysis_id=analysis)
     messages.success(request, f"Face {face + 1} of that analysis was enrolled as {person.name}.")
     return redirect("archive:person", person_id=person.pk)

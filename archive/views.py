@@ -62,7 +62,8 @@ def archive_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
-    analysis = selectors.analysis_of(owner_of(request), analysis_id)
+    owner = owner_of(request)
+    analysis = selectors.analysis_of(owner, analysis_id)
     form = RenameForm(initial={"name": analysis.name})
     if request.method == "POST":
         form = RenameForm(request.POST)
@@ -72,7 +73,6 @@ def analysis_detail(request: HttpRequest, analysis_id: int) -> HttpResponse:
             return redirect("archive:detail", analysis_id=analysis.pk)
     # The same JSON as the API's, drawn by the same script as the analysis page's results.
     faces = SavedAnalysisOutput(analysis).data["faces"]
-    owner = owner_of(request)
     # With identity features on, a face of the analysis can be enrolled as one of the people.
     real = any(face["found_by"] != "whole_image" for face in faces)
     enrol_to = list(people_of(owner)) if owner.identity_enabled and real else []

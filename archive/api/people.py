@@ -346,14 +346,11 @@ class IdentifyApi(APIView):
                         {
                             "index": face.index,
                             "box": face.face.box.as_list(),
-                            "person": None
-                            if face.person is None
-                            else {"id": face.person.pk, "name": face.person.name},
-                            "similarity": None
-                            if face.similarity is None
-                            else round(face.similarity, 4),
+                            "person": fields["person"],
+                            "similarity": fields["person_similarity"],
                         }
                         for face in found.faces
+                        for fields in [people.person_fields(face.person, face.similarity)]
                     ],
                     "threshold": found.threshold,
                     "model": found.model,

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from accounts.models import User
+from accounts.services import user_identity_set
 from archive.models import SavedAnalysis
 from tests.conftest import login_verified
 from tests.factories import UserFactory
@@ -126,8 +127,7 @@ def test_staff_see_a_persons_faces_and_appearances_but_never_a_signature(
     # Her identity features are off: her archive is not searched, even for staff.
     page = staff.get(f"/admin/archive/person/{person.pk}/change/").content.decode()
     assert "identity features are off for this user" in page
-    alice.identity_enabled = True
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=True)
     listing = staff.get("/admin/archive/person/").content.decode()
     assert "Eileen Collins" in listing
     page = staff.get(f"/admin/archive/person/{person.pk}/change/").content.decode()

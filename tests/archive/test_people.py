@@ -11,7 +11,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.services import user_delete
+from accounts.services import user_delete, user_identity_set
 from archive.models import Face, Person, PersonSignature, SavedAnalysis
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +25,7 @@ def _client(user: User) -> APIClient:
 
 @pytest.fixture
 def api(alice: User) -> APIClient:
-    alice.identity_enabled = True
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=True)
     return _client(alice)
 
 
@@ -76,8 +75,7 @@ def test_people_are_created_renamed_and_deleted_by_their_owner_only(
     assert renamed.json()["name"] == "Rose"
 
     stranger = _client(bob)
-    bob.identity_enabled = True
-    bob.save(update_fields=["identity_enabled"])
+    user_identity_set(user=bob, enabled=True)
     assert stranger.get("/api/v1/people").json() == []
     assert stranger.get(url).status_code == 404
     assert stranger.patch(url, {"name": "Mine"}, format="json").status_code == 404
@@ -165,11 +163,9 @@ def test_a_person_is_followed_across_the_saved_analyses(
     obama = api.post("/api/v1/people", {"name": "Barack Obama"}, format="json").json()
     assert _photo(api, obama["id"], enrol / "train" / "obama" / "obama.jpg").status_code == 201
     # Saved while identity features were off: no signature, so not searched until indexed.
-    alice.identity_enabled = False
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=False)
     early = _save(api, enrol / "test" / "obama1.jpg")
-    alice.identity_enabled = True
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=True)
     together = _save(api, enrol / "test" / "obama_and_biden.jpg")
     _save(api, enrol / "test" / "kit_with_rose.jpg")
 
@@ -193,8 +189,7 @@ def test_a_person_is_followed_across_the_saved_analyses(
     assert all(item["similarity"] >= body["threshold"] for item in body["appearances"])
 
     # Another user's person is not theirs to follow.
-    bob.identity_enabled = True
-    bob.save(update_fields=["identity_enabled"])
+    user_identity_set(user=bob, enabled=True)
     assert _client(bob).get(url).status_code == 404
 
 
@@ -227,8 +222,7 @@ def test_a_selfie_finds_its_person_in_a_collection(
     assert nobody["summary"]["count"] == 0
     assert nobody["summary"]["text"] == "The person of the selfie: not found."
 
-    bob.identity_enabled = True
-    bob.save(update_fields=["identity_enabled"])
+    user_identity_set(user=bob, enabled=True)
     assert (
         find(_client(bob), testdata / "enrol" / "train" / "obama" / "obama2.jpg").status_code == 404
     )
@@ -261,8 +255,7 @@ def test_the_analysis_names_enrolled_people_only_with_identity_features_on(
     faces = analyse()
     assert faces[0]["person"] == {"id": obama["id"], "name": "Barack Obama"}
     assert [face["person"] for face in faces[1:]] == [None, None]
-    alice.identity_enabled = False
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=False)
     assert all("person" not in face for face in analyse())
 
 
@@ -310,11 +303,9 @@ def test_a_face_already_in_the_archive_is_enrolled_from_its_analysis(
     assert bytes(enrolled.vector) == bytes(stored.signature)
     assert enrolled.box == stored.box
     # Saved while they were off: signed now from the kept picture, and the face keeps it.
-    alice.identity_enabled = False
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=False)
     unsigned = _save(api, enrol / "train" / "obama" / "obama2.jpg")
-    alice.identity_enabled = True
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=True)
     assert Face.objects.get(analysis_id=unsigned).signature is None
     assert api.post(url, {"analysis": unsigned, "face": 0}, format="json").status_code == 201
     assert Face.objects.get(analysis_id=unsigned).signature is not None
@@ -329,8 +320,7 @@ def test_a_face_already_in_the_archive_is_enrolled_from_its_analysis(
     assert api.post(url, {"analysis": signed}, format="json").status_code == 400
     assert api.post(url, {}, format="json").status_code == 400
     # Another user's analysis is not found, nor is one of theirs enrolled into her person.
-    bob.identity_enabled = True
-    bob.save(update_fields=["identity_enabled"])
+    user_identity_set(user=bob, enabled=True)
     theirs = _save(_client(bob), enrol / "test" / "obama1.jpg")
     assert api.post(url, {"analysis": theirs, "face": 0}, format="json").status_code == 404
     assert _client(bob).post(url, {"analysis": signed, "face": 0}, format="json").status_code == 404
@@ -342,16 +332,14 @@ def test_a_saved_face_with_neither_picture_nor_signature_cannot_be_enrolled(
     api: APIClient, alice: User, testdata: Path
 ) -> None:
     person = api.post("/api/v1/people", {"name": "Alex"}, format="json").json()
-    alice.identity_enabled = False
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=False)
     with (testdata / "enrol" / "test" / "alex_lacamoire1.jpg").open("rb") as handle:
         saved = api.post(
             "/api/v1/analyze",
             {"image": handle, "save": "true", "tta": 1, "keep_image": "false"},
             format="multipart",
         ).json()["analysis_id"]
-    alice.identity_enabled = True
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=True)
     response = api.post(
         f"/api/v1/people/{person['id']}/photos", {"analysis": saved, "face": 0}, format="json"
     )
@@ -379,8 +367,7 @@ def test_with_identity_on_an_analysis_gives_each_face_a_liveness_signal(
         assert 0 <= score <= 1
         if abs(score - LIVE_THRESHOLD) > 1e-3:  # the score is rounded to 4 places
             assert face["liveness"]["live"] is (score >= LIVE_THRESHOLD)
-    alice.identity_enabled = False
-    alice.save(update_fields=["identity_enabled"])
+    user_identity_set(user=alice, enabled=False)
     assert all("liveness" not in face and "person" not in face for face in analyse()["faces"])
 
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.models import User
-from accounts.services import api_token_create
+from accounts.services import api_token_create, user_identity_set
 from analysis.ml import loaders as ml_models
 from analysis.ml import registry
 from analysis.ml.ensemble import Ensemble
@@ -501,8 +501,7 @@ async def test_new_settings_start_a_new_stream_whose_faces_are_numbered_afresh(
 def _enrol(owner: User, testdata: Path) -> None:
     from archive.people import person_create, person_photo_add
 
-    owner.identity_enabled = True
-    owner.save(update_fields=["identity_enabled"])
+    user_identity_set(user=owner, enabled=True)
     train = testdata / "enrol" / "train"
     for name, folder in (("Barack Obama", "obama"), ("Joe Biden", "biden")):
         person = person_create(owner=owner, name=name)
