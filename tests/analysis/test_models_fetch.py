@@ -62,13 +62,17 @@ def installed(settings: LazySettings) -> Path:
     return models_dir
 
 
-def test_weights_in_place_are_not_fetched_again(
-    settings: LazySettings, tmp_path: Path, installed: Path, registry: tuple
-) -> None:
-    url, asked, _ = registry
+@pytest.fixture
+def copied(settings: LazySettings, tmp_path: Path, installed: Path) -> Path:
+    """A models folder holding a copy of every installed package, as ML_MODELS_DIR."""
     for package in models_fetch.PACKAGES:
         shutil.copytree(installed / package.folder, tmp_path / package.folder)
     settings.ML_MODELS_DIR = tmp_path
+    return tmp_path
+
+
+def test_weights_in_place_are_not_fetched_again(copied: Path, registry: tuple) -> None:
+    url, asked, _ = registry
     call_command("models_fetch", registry=url, stdout=io.StringIO())
     assert asked == []
 
@@ -119,15 +123,12 @@ def test_an_archive_that_is_not_the_pinned_one_is_refused_and_nothing_written(
 
 
 def test_a_weight_file_altered_after_install_is_fetched_again(
-    settings: LazySettings, tmp_path: Path, installed: Path, registry: tuple
+    copied: Path, registry: tuple
 ) -> None:
     url, asked, _ = registry
-    for package in models_fetch.PACKAGES:
-        shutil.copytree(installed / package.folder, tmp_path / package.folder)
     human = models_fetch.PACKAGES[1]
-    (tmp_path / human.folder / "antispoof.bin").write_bytes(b"altered")
-    settings.ML_MODELS_DIR = tmp_path
-    assert not models_fetch.in_place(human, tmp_path)
+    (copied / human.folder / "antispoof.bin").write_bytes(b"altered")
+    assert not models_fetch.in_place(human, copied)
     with pytest.raises(CommandError):  # the registry stand-in serves nothing: 404
         call_command("models_fetch", registry=url, stdout=io.StringIO())
     assert asked == ["/" + human.tarball]
