@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ApiToken, User
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
+
+def owner_of(request: Request | HttpRequest) -> User:
+    """The signed-in user a request acts for, whose data it reads (views and API views that
+    require a login)."""
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - login or authentication required
+    return user
 
 
 def api_tokens_of(user: User) -> QuerySet[ApiToken]:

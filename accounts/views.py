@@ -17,17 +17,10 @@ from accounts import selectors, services
 from accounts.avatars import AvatarError
 from accounts.files import private_file_response
 from accounts.forms import AvatarForm, CodeForm, PasswordConfirmForm, TokenCreateForm, UsernameForm
-from accounts.models import User
 from accounts.qr import qr_svg
 from accounts.throttle import CODES, wait_message
 
 _SENT_KEY = "accounts_otp_code_sent"
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - the views are login-only
-    return user
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -40,7 +33,7 @@ def _safe_next(request: HttpRequest) -> str:
 @login_required
 def otp_verify(request: HttpRequest) -> HttpResponse:
     """The second step of every login: a code from the email (or the app, or a backup code)."""
-    user = _user(request)
+    user = selectors.owner_of(request)
     if user.is_verified():  # type: ignore[attr-defined]
         return redirect(_safe_next(request))
     has_app = selectors.has_authenticator_app(user)
@@ -84,7 +77,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def profile_page(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = selectors.owner_of(request)
     username_form = UsernameForm(instance=user)
     if request.method == "POST":
         username_form = UsernameForm(request.POST, instance=user)
@@ -108,7 +101,7 @@ def profile_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def identity_set(request: HttpRequest) -> HttpResponse:
     enabled = request.POST.get("enabled") == "on"
-    services.user_identity_set(user=_user(request), enabled=enabled)
+    services.user_identity_set(user=selectors.owner_of(request), enabled=enabled)
     messages.success(
         request, "Identity features are on." if enabled else "Identity features are off."
     )
@@ -123,7 +116,9 @@ def avatar_upload(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose a picture to upload.")
         return redirect("accounts:profile")
     try:
-        services.user_avatar_upload(user=_user(request), upload=form.cleaned_data["avatar"])
+        services.user_avatar_upload(
+            user=selectors.owner_of(request), upload=form.cleaned_data["avatar"]
+        )
     except AvatarError as exc:
         messages.error(request, f"That picture cannot be used: {exc}")
     else:
@@ -134,7 +129,7 @@ def avatar_upload(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def avatar_remove(request: HttpRequest) -> HttpResponse:
-    services.user_avatar_remove(user=_user(request))
+    services.user_avatar_remove(user=selectors.owner_of(request))
     messages.success(request, "Your picture was removed.")
     return redirect("accounts:profile")
 
@@ -142,13 +137,15 @@ def avatar_remove(request: HttpRequest) -> HttpResponse:
 @login_required
 def avatar_file(request: HttpRequest) -> FileResponse:
     """The signed-in user's avatar, served by the app: media files have no public URL."""
-    return private_file_response(_user(request).avatar, content_type="image/png", max_age=3600)
+    return private_file_response(
+        selectors.owner_of(request).avatar, content_type="image/png", max_age=3600
+    )
 
 
 @login_required
 def totp_setup(request: HttpRequest) -> HttpResponse:
     """Add an authenticator app: scan the QR code, confirm with a first code."""
-    user = _user(request)
+    user = selectors.owner_of(request)
     if request.method == "POST" and request.POST.get("action") == "start":
         # Changing the second factor needs the password, like removing it: a borrowed
         # session must not be able to add its own authenticator.
@@ -184,9 +181,9 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def totp_remove(request: HttpRequest) -> HttpResponse:
-    form = PasswordConfirmForm(request.POST, user=_user(request))
+    form = PasswordConfirmForm(request.POST, user=selectors.owner_of(request))
     if form.is_valid():
-        services.totp_device_remove(user=_user(request))
+        services.totp_device_remove(user=selectors.owner_of(request))
         messages.success(request, "The authenticator app was removed; codes come by email.")
     else:
         messages.error(request, "The app was not removed: your password was wrong.")
@@ -196,18 +193,18 @@ def totp_remove(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def backup_codes_new(request: HttpRequest) -> HttpResponse:
-    if not selectors.has_authenticator_app(_user(request)):
+    if not selectors.has_authenticator_app(selectors.owner_of(request)):
         return redirect("accounts:profile")
-    if not PasswordConfirmForm(request.POST, user=_user(request)).is_valid():
+    if not PasswordConfirmForm(request.POST, user=selectors.owner_of(request)).is_valid():
         messages.error(request, "No new codes: your password was wrong.")
         return redirect("accounts:profile")
-    codes = services.backup_codes_regenerate(user=_user(request))
+    codes = services.backup_codes_regenerate(user=selectors.owner_of(request))
     return render(request, "accounts/backup_codes.html", {"codes": codes})
 
 
 @login_required
 def api_tokens(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = selectors.owner_of(request)
     form = TokenCreateForm(user=user)
     new_key = None
     if request.method == "POST":
@@ -225,7 +222,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    if not services.api_token_revoke(user=_user(request), token_id=token_id):
+    if not services.api_token_revoke(user=selectors.owner_of(request), token_id=token_id):
         raise Http404("No such token")
     messages.success(request, "The token was revoked: it no longer works.")
     return redirect("accounts:api_tokens")

@@ -9,12 +9,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import owner_of
 from analysis import services as analysis_services
 from analysis.ml import embeddings
 from analysis.ml.images import ImageError
 from analysis.ml.types import EMOTIONS
 from archive import people
-from archive.selectors import owner_of
 
 
 @login_required

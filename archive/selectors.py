@@ -6,7 +6,6 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.db.models import Avg, Count, Max, Min, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
@@ -16,18 +15,6 @@ from django.utils import timezone
 from accounts.models import User
 from analysis.ml.types import EMOTIONS
 from archive.models import Face, SavedAnalysis, UsageDay
-
-if TYPE_CHECKING:
-    from django.http import HttpRequest
-    from rest_framework.request import Request
-
-
-def owner_of(request: Request | HttpRequest) -> User:
-    """The signed-in user a request acts for, whose archive it reads (views and API views
-    that require a login)."""
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - login or authentication required
-    return user
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from rest_framework.exceptions import NotFound
 from accounts.api.throttling import allowance
 from accounts.files import private_file_response
 from accounts.forms import PasswordConfirmForm
-from accounts.models import User
+from accounts.selectors import owner_of
 from analysis.ml.loaders import ENHANCERS
 from analysis.ml.types import EMOTIONS
 from archive import exports, jobs, selectors, services
@@ -30,7 +30,6 @@ from archive.forms import FilterForm, RenameForm, UsageForm
 from archive.job_kinds import FPS_CHOICES
 from archive.models import Job, Person, SavedAnalysis
 from archive.people import people_of
-from archive.selectors import owner_of
 
 PAGE_SIZE = 24
 IMAGE_KINDS = ("original", "annotated", "thumbnail")
@@ -195,8 +194,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_delete_page(request: HttpRequest) -> HttpResponse:
     """Delete the account, with every saved analysis, after the password is typed again."""
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - login required
+    user = owner_of(request)
     form = PasswordConfirmForm(user=user)
     if request.method == "POST":
         form = PasswordConfirmForm(request.POST, user=user)

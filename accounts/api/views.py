@@ -90,14 +90,14 @@ class MeApi(APIView):
 
     @extend_schema(responses={200: MeOutput, 401: ErrorOutput})
     def get(self, request: Request) -> Response:
-        return Response(_me(request, _user(request)))
+        return Response(_me(request, selectors.owner_of(request)))
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer, "application/json": InputSerializer},
         responses={200: MeOutput, 400: ErrorOutput, 401: ErrorOutput},
     )
     def patch(self, request: Request) -> Response:
-        user = _user(request)
+        user = selectors.owner_of(request)
         serializer = self.InputSerializer(data=request.data, context={"user": user})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -120,9 +120,3 @@ class MeApi(APIView):
         if data.get("identity_enabled") is not None:
             services.user_identity_set(user=user, enabled=data["identity_enabled"])
         return Response(_me(request, user))
-
-
-def _user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - the API requires authentication
-    return user

@@ -21,12 +21,12 @@ from rest_framework.views import APIView
 from accounts.api.serializers import ErrorOutput, _Output
 from accounts.files import STORAGE_ERRORS, stored_file_response
 from accounts.models import User
+from accounts.selectors import owner_of
 from analysis.ml.loaders import DETECTORS, ENHANCERS
 from analysis.ml.tta import MAX_PASSES
 from archive import exports, jobs
 from archive.job_kinds import FPS_CHOICES, job_create
 from archive.models import Job
-from archive.selectors import owner_of
 from archive.services import jobs_delete
 
 JOB_ID = OpenApiParameter("job_id", int, OpenApiParameter.PATH)

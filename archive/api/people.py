@@ -16,13 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
+from accounts.selectors import owner_of
 from analysis import services as analysis_services
 from analysis.api.serializers import EmotionsOutput
 from analysis.api.views import IMAGE_ERRORS
 from analysis.ml import embeddings
 from archive import people
 from archive.models import Person
-from archive.selectors import owner_of
 
 PERSON_ID = OpenApiParameter("person_id", int, OpenApiParameter.PATH)
 SIGNATURE_ID = OpenApiParameter("signature_id", int, OpenApiParameter.PATH)

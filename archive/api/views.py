@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
 from accounts.api.throttling import allowance
+from accounts.selectors import owner_of
 from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput, FaceOutput
 from analysis.api.views import IMAGE_ERRORS, BoxesField, FaceIndexesField, ImageInput
@@ -29,7 +30,6 @@ from archive.api.serializers import (
     result_from_input,
 )
 from archive.models import SavedAnalysis
-from archive.selectors import owner_of
 from archive.views import EXPORT_FORMATS, IMAGE_KINDS, export_response, image_response
 
 
