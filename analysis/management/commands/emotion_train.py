@@ -28,6 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=Recipe.epochs)
         parser.add_argument("--batch", type=int, default=Recipe.batch)
         parser.add_argument("--seed", type=int, default=Recipe.seed)
+        parser.add_argument(
+            "--mixup",
+            type=float,
+            default=Recipe.mixup,
+            help="mixup's Beta(alpha, alpha); 0 turns it off",
+        )
         parser.add_argument("--threads", type=int, default=2)
         parser.add_argument(
             "--limit", type=int, default=0, help="train on N faces only, drawn at random"
@@ -67,6 +73,7 @@ class Command(BaseCommand):
             epochs=options["epochs"],
             batch=options["batch"],
             seed=options["seed"],
+            mixup=options["mixup"],
             limit=options["limit"],
             framing="" if options["framing"] == "none" else options["framing"],
         )
