@@ -291,11 +291,13 @@ def gallery_of(owner: User, model: str) -> Gallery:
 def gallery_version(owner: User) -> tuple[Any, ...]:
     """What changes when ``owner``'s gallery does (a face enrolled or removed, a person added,
     renamed or deleted), read cheaply, so that a long-lived reader knows when to read again."""
-    signatures = PersonSignature.objects.filter(person__owner=owner).aggregate(
-        count=Count("id"), last=Max("id")
+    # One query: per person, its name, how many signatures it has and the newest one.
+    return tuple(
+        Person.objects.filter(owner=owner)
+        .annotate(count=Count("signatures"), last=Max("signatures__id"))
+        .order_by("pk")
+        .values_list("pk", "name", "count", "last")
     )
-    names = tuple(Person.objects.filter(owner=owner).order_by("pk").values_list("pk", "name"))
-    return (signatures["count"], signatures["last"], names)
 
 
 def faces_named(*, owner: User, signed: analysis_services.Signed) -> list[Recognised]:

@@ -404,3 +404,33 @@ def test_a_picture_read_whole_for_want_of_a_face_is_not_enrolled(
     assert response.status_code == 400
     assert "no face was found" in response.json()["error"]["message"]
     assert not PersonSignature.objects.exists()
+
+
+def test_the_gallery_version_changes_with_the_owners_people_and_their_faces_only(
+    alice: User, bob: User
+) -> None:
+    from archive.people import gallery_version
+
+    def enrol(person: Person) -> PersonSignature:
+        return PersonSignature.objects.create(
+            person=person, vector=bytes(512), model="dlib-resnet", box=[0, 0, 10, 10]
+        )
+
+    versions = [gallery_version(alice)]
+    rose = Person.objects.create(owner=alice, name="Rose")
+    versions.append(gallery_version(alice))
+    first = enrol(rose)
+    versions.append(gallery_version(alice))
+    rose.name = "Rosa"
+    rose.save()
+    versions.append(gallery_version(alice))
+    # The same number of faces, but another one: the camera must read them again.
+    first.delete()
+    enrol(rose)
+    versions.append(gallery_version(alice))
+    assert len(set(versions)) == len(versions)
+    # Bob's people are not alice's gallery.
+    enrol(Person.objects.create(owner=bob, name="Kit"))
+    assert gallery_version(alice) == versions[-1]
+    rose.delete()
+    assert gallery_version(alice) == versions[0]
