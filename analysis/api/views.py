@@ -172,15 +172,20 @@ class VerifyApi(APIView):
         )
 
 
-class LivenessFaceOutput(serializers.Serializer):  # type: ignore[type-arg]
+class LivenessSignalOutput(serializers.Serializer):  # type: ignore[type-arg]
+    """One face's liveness signal (here, and in the analyze answer with identity features on)."""
+
+    live = serializers.BooleanField(help_text="whether the score reaches the threshold")
+    score = serializers.FloatField(help_text="0 to 1, higher for a face photographed live")
+
+
+class LivenessFaceOutput(LivenessSignalOutput):
     box = serializers.ListField(
         child=serializers.IntegerField(),
         min_length=4,
         max_length=4,
         help_text="the face, [x, y, w, h] in pixels",
     )
-    live = serializers.BooleanField(help_text="whether the score reaches the threshold")
-    score = serializers.FloatField(help_text="0 to 1, higher for a face photographed live")
 
 
 class LivenessOutput(serializers.Serializer):  # type: ignore[type-arg]

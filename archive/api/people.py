@@ -22,6 +22,7 @@ from analysis.api.serializers import EmotionsOutput
 from analysis.api.views import IMAGE_ERRORS
 from analysis.ml import embeddings
 from archive import people
+from archive.api.serializers import RecognisedPersonOutput
 from archive.models import Person
 
 PERSON_ID = OpenApiParameter("person_id", int, OpenApiParameter.PATH)
@@ -291,11 +292,6 @@ class CollectionFindApi(APIView):
             data=analysis_services.upload_read(serializer.validated_data["image"]),
         )
         return Response(_appearances(found))
-
-
-class RecognisedPersonOutput(_Output):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
 
 
 class RecognisedFaceOutput(_Output):

@@ -39,6 +39,13 @@ class SavedImage:
         self.reduced_by = 1
 
 
+class RecognisedPersonOutput(_Output):
+    """Who a face is, among the owner's people (identify, analyze, the camera)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
 class SavedAnalysisOutput(_Output):
     """A saved analysis with its faces; reads an archive.models.SavedAnalysis."""
 

@@ -19,11 +19,18 @@ from accounts.api.throttling import allowance
 from accounts.selectors import owner_of
 from analysis import services as analysis_services
 from analysis.api.serializers import AnalysisOutput, FaceOutput
-from analysis.api.views import IMAGE_ERRORS, BoxesField, FaceIndexesField, ImageInput
+from analysis.api.views import (
+    IMAGE_ERRORS,
+    BoxesField,
+    FaceIndexesField,
+    ImageInput,
+    LivenessSignalOutput,
+)
 from analysis.ml.tta import MAX_PASSES
 from analysis.ml.types import EMOTIONS
 from archive import people, selectors, services
 from archive.api.serializers import (
+    RecognisedPersonOutput,
     ResultInput,
     SavedAnalysesExport,
     SavedAnalysisWithLinksOutput,
@@ -53,21 +60,11 @@ ANALYSIS_ID = OpenApiParameter("analysis_id", int, OpenApiParameter.PATH)
 NOT_FOUND: dict[Any, Any] = {401: ErrorOutput, 404: ErrorOutput}
 
 
-class _PersonOutput(_Output):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-
-
-class _LivenessSignalOutput(_Output):
-    score = serializers.FloatField(help_text="0 to 1, higher for a face photographed live")
-    live = serializers.BooleanField(help_text="whether the score reaches the threshold")
-
-
 class AnalyzedFaceOutput(FaceOutput):
     """A face of the analyze answer: with identity features on, also who it is and the
     liveness signal (absent otherwise)."""
 
-    person = _PersonOutput(
+    person = RecognisedPersonOutput(
         required=False,
         allow_null=True,
         help_text="the closest enrolled person when similar enough, else null",
@@ -75,7 +72,7 @@ class AnalyzedFaceOutput(FaceOutput):
     person_similarity = serializers.FloatField(
         required=False, allow_null=True, help_text="to that person (null: nobody enrolled)"
     )
-    liveness = _LivenessSignalOutput(
+    liveness = LivenessSignalOutput(
         required=False,
         allow_null=True,
         help_text="a weak signal, never proof (README, Liveness); null when not scored",
