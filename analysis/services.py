@@ -411,14 +411,22 @@ def _embedder() -> embeddings.FaceEmbedder:
         return loaders.face_embedder()
 
 
-def faces_sign(*, data: bytes) -> Signed:
-    """Find every face of an uploaded picture and compute its signature. Callers check the
-    user's consent first (identity_require)."""
+def faces_sign(
+    *,
+    data: bytes,
+    choose: Callable[[list[DetectedFace]], Sequence[DetectedFace]] | None = None,
+) -> Signed:
+    """Find every face of an uploaded picture and compute its signature; with ``choose``, only
+    of the faces it picks from those found (left to right; it may raise to refuse the picture,
+    NoFace for one). Detection and signing are one turn of the lane, so a busy server refuses
+    the request at once or serves it whole. Callers check the user's consent first
+    (identity_require)."""
     image = image_decode(data=data)
 
     def sign() -> Signed:
+        found = _found(image)
         # Already in the lane, so signatures_of runs at once.
-        return signatures_of(image, _found(image))
+        return signatures_of(image, found if choose is None else choose(found))
 
     return in_lane(INTERACTIVE, sign)
 

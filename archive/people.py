@@ -107,28 +107,29 @@ def person_photo_add(*, person: Person, data: bytes, face: int | None = None) ->
     """Enrol a face of a photo: the one numbered ``face`` (left to right, as detect numbers
     them), or the only face. The photo itself is not kept."""
     _room_check(person)
-    detection = analysis_services.faces_detect(data=data)
-    found = analysis_services.real_faces(detection.faces)
-    count = len(found)
-    if count == 0:
-        raise analysis_services.NoFace("the photo")
-    if face is None:
-        if count > 1:
+
+    def chosen(found: list[DetectedFace]) -> list[DetectedFace]:
+        count = len(found)
+        if count == 0:
+            raise analysis_services.NoFace("the photo")
+        if face is None and count > 1:
             raise FaceChoice(
                 f"face: the photo has {count} faces; say which one with face (0 to {count - 1}, "
                 "left to right)."
             )
-        face = 0
-    if not 0 <= face < count:
-        raise FaceChoice(f"face: the photo has {count} face(s), numbered 0 to {count - 1}.")
-    # Only the chosen face is signed (about 140 ms a face).
-    signed = analysis_services.signatures_of(detection.image, [found[face]])
+        number = 0 if face is None else face
+        if not 0 <= number < count:
+            raise FaceChoice(f"face: the photo has {count} face(s), numbered 0 to {count - 1}.")
+        # Only the chosen face is signed (about 140 ms a face).
+        return [found[number]]
+
+    signed = analysis_services.faces_sign(data=data, choose=chosen)
     return _signature_add(
         person,
         signed.signatures[0],
         model=signed.model,
         source=PersonSignature.Source.UPLOAD,
-        box=found[face].box.as_list(),
+        box=signed.faces[0].box.as_list(),
     )
 
 
@@ -448,12 +449,14 @@ def collection_find(*, owner: User, collection_id: int, data: bytes) -> Appearan
     """Every photo of a collection in which the person of a selfie (its largest face)
     appears, with their emotion in each and a summary."""
     collection = get_object_or_404(Collection.objects.filter(owner=owner), pk=collection_id)
-    detection = analysis_services.faces_detect(data=data)
-    found = analysis_services.real_faces(detection.faces)
-    if not found:
-        raise analysis_services.NoFace("the selfie")
-    # Only the selfie's own (largest) face is signed.
-    signed = analysis_services.signatures_of(detection.image, [largest(found)])
+
+    def selfie_face(found: list[DetectedFace]) -> list[DetectedFace]:
+        if not found:
+            raise analysis_services.NoFace("the selfie")
+        # Only the selfie's own (largest) face is signed.
+        return [largest(found)]
+
+    signed = analysis_services.faces_sign(data=data, choose=selfie_face)
     saved = Face.objects.filter(
         analysis__owner=owner, analysis__collection=collection, analysis__pending=False
     )
