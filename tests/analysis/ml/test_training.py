@@ -62,7 +62,8 @@ def test_a_stopped_run_resumes_and_writes_weights_and_a_manifest(
     import torch
 
     out = tmp_path / "net"
-    recipe = Recipe(epochs=2, batch=64, widths=(8, 16, 16, 32))
+    # With mixup (off by default), so that its branch runs too.
+    recipe = Recipe(epochs=2, batch=64, widths=(8, 16, 16, 32), mixup=0.2)
 
     def stop_after_the_first_epoch(line: str) -> None:
         if line.startswith("epoch 1/2"):
