@@ -24,6 +24,8 @@ NETWORKS = {
     "models/fer-resnet/)",
     "fer-resnet-2": "a second network of the same recipe, trained here from another seed (its "
     "model card is in models/fer-resnet-2/)",
+    "fer-resnet-3": "our third network: fer-resnet's recipe without mixup, which measured "
+    "better on PublicTest (its model card is in models/fer-resnet-3/)",
 }
 
 
