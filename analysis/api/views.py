@@ -173,13 +173,15 @@ class VerifyApi(APIView):
 
 
 class LivenessSignalOutput(serializers.Serializer):  # type: ignore[type-arg]
-    """One face's liveness signal (here, and in the analyze answer with identity features on)."""
+    """One face's liveness signal: a weak signal, never proof (README, Liveness)."""
 
     live = serializers.BooleanField(help_text="whether the score reaches the threshold")
     score = serializers.FloatField(help_text="0 to 1, higher for a face photographed live")
 
 
 class LivenessFaceOutput(LivenessSignalOutput):
+    """A face of the liveness answer: where it is, and its signal."""
+
     box = serializers.ListField(
         child=serializers.IntegerField(),
         min_length=4,

@@ -40,7 +40,8 @@ class SavedImage:
 
 
 class RecognisedPersonOutput(_Output):
-    """Who a face is, among the owner's people (identify, analyze, the camera)."""
+    """Who a face is, among the owner's people (identify, and analyze with identity features
+    on)."""
 
     id = serializers.IntegerField()
     name = serializers.CharField()

@@ -3,6 +3,7 @@ a manifest; loading refuses weights that are not the manifest's."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -226,3 +227,22 @@ def test_our_network_is_a_classifier_the_pipeline_can_use(testdata: Path) -> Non
     face = result.faces[0]
     assert sum(face.emotions.probabilities.values()) == pytest.approx(1.0, abs=0.01)
     assert face.emotions.dominant == "happy"
+
+
+def test_the_training_command_passes_its_options_into_the_recipe(
+    slice_data: Path, tmp_path: Path
+) -> None:
+    from django.core.management import call_command
+
+    out = tmp_path / "net"
+    call_command(
+        "emotion_train",
+        *("--data", str(slice_data), "--out", str(out), "--epochs", "1", "--batch", "64"),
+        *("--seed", "7", "--mixup", "0.3", "--framing", "none", "--threads", "1"),
+        stdout=io.StringIO(),
+    )
+    recipe = json.loads((out / MANIFEST).read_text())["recipe"]
+    assert (recipe["epochs"], recipe["batch"], recipe["seed"]) == (1, 64, 7)
+    assert (recipe["mixup"], recipe["framing"]) == (0.3, "")
+    # The rest is the recipe's defaults.
+    assert recipe["widths"] == list(Recipe.widths)
