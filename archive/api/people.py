@@ -294,6 +294,18 @@ class CollectionFindApi(APIView):
         return Response(_appearances(found))
 
 
+def _identified(face: people.Recognised) -> dict[str, Any]:
+    """A face of the identify answer: its person fields as analyze gives them, but for the
+    similarity's name."""
+    fields = people.person_fields(face.person, face.similarity)
+    return {
+        "index": face.index,
+        "box": face.face.box.as_list(),
+        "person": fields["person"],
+        "similarity": fields["person_similarity"],
+    }
+
+
 class RecognisedFaceOutput(_Output):
     index = serializers.IntegerField(help_text="the face's number, left to right")
     box = serializers.ListField(child=serializers.IntegerField())
@@ -338,16 +350,7 @@ class IdentifyApi(APIView):
                 {
                     "width": found.width,
                     "height": found.height,
-                    "faces": [
-                        {
-                            "index": face.index,
-                            "box": face.face.box.as_list(),
-                            "person": fields["person"],
-                            "similarity": fields["person_similarity"],
-                        }
-                        for face in found.faces
-                        for fields in [people.person_fields(face.person, face.similarity)]
-                    ],
+                    "faces": [_identified(face) for face in found.faces],
                     "threshold": found.threshold,
                     "model": found.model,
                 }
