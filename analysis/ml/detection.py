@@ -12,7 +12,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from analysis.ml.quality import MIN_FACE_SIDE
 from analysis.ml.types import Box, DetectedFace, FaceDetector, RGBImage
 
 # Detection runs on a copy whose longer side is at most this: faces stay large enough for
@@ -49,13 +48,10 @@ def find_faces(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
     scale = _detection_scale(width, height)
     work = image if scale == 1.0 else _resize(image, scale)
 
-    # Faces smaller than MIN_FACE_SIDE in the picture are too small to read, so they are not
-    # looked for: that spares MTCNN its largest (costliest) pyramid levels, a third of its
-    # time on a 512 px photo. A picture scaled up for detection is searched down to the
-    # detector's smallest face, since it is most likely one face crop.
-    min_size = (
-        DETECTOR_MIN_FACE if scale > 1 else max(DETECTOR_MIN_FACE, round(MIN_FACE_SIDE * scale))
-    )
+    # Down to the detector's smallest face, in the picture it is shown: faces in group photos
+    # are often 25-40 px, and a face found small is still shown (marked too small to read
+    # well, analysis.ml.quality) where a face missed is simply lost to the user.
+    min_size = DETECTOR_MIN_FACE
     faces = _detect_mapped(detector, work, scale=scale, offset=0, how="detected", min_size=min_size)
     if not faces:
         border = round(FRAME_BORDER * max(work.shape[:2]))

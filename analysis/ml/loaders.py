@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from analysis.ml.blazeface import BlazeFaceDetector
     from analysis.ml.embeddings import FaceEmbedder
     from analysis.ml.liveness import LivenessModel
+    from analysis.ml.mtcnn import MTCNNDetector
 
 DETECTORS = ("auto", "mtcnn", "blazeface", "haar")
 # "auto" fuses MTCNN and BlazeFace (analysis.ml.fused): MTCNN finds small faces with precise
@@ -43,7 +44,7 @@ def detector(name: str, *, threads: int = 2) -> FaceDetector:
 
         return get_model("haar", HaarDetector, per_lane=True)
 
-    def load_mtcnn() -> FaceDetector:
+    def load_mtcnn() -> MTCNNDetector:
         from analysis.ml.mtcnn import MTCNNDetector
 
         return MTCNNDetector(threads=threads)

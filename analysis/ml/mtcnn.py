@@ -56,7 +56,12 @@ class MTCNNDetector:
         self._onet: Any = ONet().eval()
         self._lock = threading.Lock()
 
-    def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
+    def detect(
+        self, image: RGBImage, *, min_size: int = 20, min_probability: float = MIN_PROBABILITY
+    ) -> list[DetectedFace]:
+        """Faces the last stage scores at least ``min_probability``; below MIN_PROBABILITY, only
+        for a caller that checks them another way (the cascade itself stops at its last stage's
+        threshold)."""
         height, width = image.shape[:2]
         # The pyramid starts at min_size: a thinner image has no level at all, and cannot
         # hold a face that size anyway.
@@ -66,7 +71,7 @@ class MTCNNDetector:
             boxes, points = self._cascade(image, min_size)
         faces = []
         for box, marks in zip(boxes, points, strict=True):
-            if float(box[4]) < MIN_PROBABILITY:
+            if float(box[4]) < min_probability:
                 continue
             x1, y1 = max(0.0, float(box[0])), max(0.0, float(box[1]))
             x2, y2 = min(float(width), float(box[2])), min(float(height), float(box[3]))

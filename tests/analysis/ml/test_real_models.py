@@ -158,15 +158,37 @@ def test_faces_cut_by_the_edge_or_filling_the_frame_are_found() -> None:
     assert not all(all_found("mtcnn", case) for case in chosen)
 
 
-def test_every_face_of_the_real_group_photos_is_found(testdata: Path) -> None:
+def test_every_face_of_the_real_group_photos_is_found_and_nothing_else(testdata: Path) -> None:
     detector = loaders.detector("auto")
     boxes = json.loads((testdata / "groups" / "boxes.json").read_text())
-    missed = []
+    missed, false = [], []
     for name, faces in boxes.items():
         found = detect(_pixels(testdata / "groups" / name), detector)
         missed += [(name, box) for box in faces if not _matches(found, box)]
-    # 18 faces; the one that the hand-drawn box frames unlike any detector may be missed.
-    assert len(missed) <= 1, missed
+        false += [(name, face.box) for face in found if not any(_matches([face], b) for b in faces)]
+    assert (missed, false) == ([], [])
+
+
+def test_a_face_mtcnn_is_unsure_of_is_kept_only_when_blazeface_confirms_it(
+    testdata: Path,
+) -> None:
+    from benchmarks.detection import cases
+
+    # A 37 px face among five others, which MTCNN scores 0.76 (under its own 0.9): BlazeFace,
+    # shown it enlarged, confirms it.
+    group = _pixels(testdata / "groups" / "2008_002079.jpg")
+    small_face = [122, 134, 37, 37]
+    assert not _matches(detect(group, loaders.detector("mtcnn")), small_face)
+    assert _matches(detect(group, loaders.detector("auto")), small_face)
+
+    # Twigs and a bauble in an enlarged crop, which MTCNN scores 0.93: BlazeFace does not
+    # confirm them.
+    crop = next(
+        case for case in cases() if case.name == "2007_007763.jpg face 1 cut by the bottom edge"
+    )
+    twigs = [120, 218, 53, 64]
+    assert _matches(loaders.detector("mtcnn").detect(crop.pixels), twigs)
+    assert not _matches(detect(crop.pixels, loaders.detector("auto")), twigs)
 
 
 def test_our_mtcnn_cascade_finds_what_facenet_pytorchs_own_driver_finds(testdata: Path) -> None:
