@@ -138,8 +138,6 @@ class Command(BaseCommand):
                 "the choice made on the other",
                 "faces": len(faces),
                 "found": int(found.sum()),
-                "fitted_on": int(found.sum()),
-                "measured_on": int(found.sum()),
                 # The choice made on the first half (which read the second), then on the second.
                 "choices_on_the_halves": [
                     [round(weight, 4) for weight in choice.weights] for choice in choices
@@ -202,8 +200,8 @@ class Command(BaseCommand):
         temperatures = ", ".join(f"{t} at {n} pass(es)" for n, t in chosen["temperatures"].items())
         self.stdout.write(
             self.style.SUCCESS(
-                f"Chosen on {chosen['chosen_on']['fitted_on']} faces (figures cross-fitted on "
-                f"two halves): {members}; temperature {temperatures}"
+                f"Chosen on the {chosen['chosen_on']['found']} faces found (figures "
+                f"cross-fitted on two halves): {members}; temperature {temperatures}"
             )
         )
 
