@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from analysis.ml.quality import MIN_FACE_SIDE
 from analysis.ml.types import Box, DetectedFace, FaceDetector, RGBImage
 
 # Detection runs on a copy whose longer side is at most this: faces stay large enough for
@@ -53,10 +54,14 @@ def find_faces(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
     # well, analysis.ml.quality) where a face missed is simply lost to the user.
     min_size = DETECTOR_MIN_FACE
     faces = _detect_mapped(detector, work, scale=scale, offset=0, how="detected", min_size=min_size)
-    if not faces:
+    # A picture in which only small faces were found (perhaps false ones) may still be one
+    # that a face fills: small means under MIN_FACE_SIDE of the picture (of the copy when it
+    # was scaled up: a small crop's face is small in its own pixels).
+    readable = MIN_FACE_SIDE / max(scale, 1.0)
+    if not any(min(face.box.w, face.box.h) >= readable for face in faces):
         border = round(FRAME_BORDER * max(work.shape[:2]))
         framed = _frame(work, border)
-        faces = [
+        faces += [
             face
             for face in _detect_mapped(
                 detector, framed, scale=scale, offset=border, how="framed", min_size=min_size

@@ -8,7 +8,7 @@ the edge is seen with room around it. Detections of the same face are merged (ov
 boxes); MTCNN's is kept where both found a face, for its landmarks.
 
 MTCNN's own threshold (0.9) is a compromise: small faces in group photos score under it (a
-30 px face among others, 0.75), and clutter in an enlarged crop over it (twigs and a bauble,
+37 px face among five others, 0.76), and clutter in an enlarged crop over it (twigs and a bauble,
 0.93). So a face MTCNN is not quite sure of is kept only when BlazeFace, shown the face enlarged
 with room around it, sees a face there too: two detectors of different kinds rarely make the
 same mistake.
@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import cv2
-import numpy as np
 
+from analysis.ml.blazeface import INPUT_SIDE, MIN_SCORE
+from analysis.ml.mtcnn import STAGE_THRESHOLDS
 from analysis.ml.types import Box, DetectedFace, RGBImage
 
 if TYPE_CHECKING:
@@ -33,15 +34,20 @@ EDGE_BORDER = 0.25
 # one lies mostly inside the other (the detectors frame faces differently).
 SAME_FACE_IOU = 0.3
 SAME_FACE_INSIDE = 0.6
-# MTCNN alone decides on a face it scores at least SURE_PROBABILITY. From UNSURE_PROBABILITY
-# (its last stage's own threshold) up to that, a face is kept only when BlazeFace confirms it,
-# with at least its own MIN_SCORE, on a window this many times the face's side around it,
-# enlarged to BlazeFace's input. On benchmarks/detection.py's pictures and the other test
-# photos, MTCNN's false faces scored 0.78-0.93 and none was confirmed; the true faces it scored
-# below 0.99 were confirmed but for two cut by the bottom edge, which BlazeFace finds by itself.
+# MTCNN alone decides on a face it scores at least SURE_PROBABILITY. From its last stage's own
+# threshold up to that, a face is kept only when BlazeFace confirms it, with at least its own
+# MIN_SCORE, on a window CONFIRM_WINDOW times the face's side around it, scaled to BlazeFace's
+# input. Confirming means finding the same face (same_face: a face cut by the picture's edge
+# is boxed whole by BlazeFace, cut by MTCNN, so one box lies inside the other). On
+# benchmarks/detection.py's pictures and the other test photos, MTCNN's false faces scored
+# 0.78-0.93 and none was confirmed; the true faces it scored below 0.99 were confirmed but for
+# two cut by the bottom edge, which BlazeFace finds by itself.
 SURE_PROBABILITY = 0.95
-UNSURE_PROBABILITY = 0.7
+UNSURE_PROBABILITY = STAGE_THRESHOLDS[-1]
 CONFIRM_WINDOW = 3.0
+# Each confirmation is one BlazeFace run (a few ms): at most this many per picture, the best
+# scored first, so that a busy picture (foliage, a crowd far away) costs a bounded time.
+MAX_UNSURE = 16
 
 
 class FusedDetector:
@@ -52,21 +58,19 @@ class FusedDetector:
         self.blazeface = blazeface
 
     def detect(self, image: RGBImage, *, min_size: int = 20) -> list[DetectedFace]:
-        found = [
-            face
-            for face in self.mtcnn.detect(
-                image, min_size=min_size, min_probability=UNSURE_PROBABILITY
-            )
-            if face.score >= SURE_PROBABILITY or self.confirmed(image, face.box)
-        ]
+        candidates = self.mtcnn.detect(image, min_size=min_size, min_probability=UNSURE_PROBABILITY)
+        found = [face for face in candidates if face.score >= SURE_PROBABILITY]
+        unsure = sorted(
+            (face for face in candidates if face.score < SURE_PROBABILITY),
+            key=lambda face: -face.score,
+        )
+        found += [face for face in unsure[:MAX_UNSURE] if self.confirmed(image, face.box)]
         found += self.blazeface.detect(image, min_size=min_size)
         found += self.blazeface.detect(image, min_size=min_size, border=EDGE_BORDER)
         return merge(found)
 
     def confirmed(self, image: RGBImage, box: Box) -> bool:
-        """Whether BlazeFace finds the face in ``box`` on a window around it, enlarged."""
-        from analysis.ml.blazeface import INPUT_SIDE, MIN_SCORE
-
+        """Whether BlazeFace finds the face in ``box`` on a window around it."""
         height, width = image.shape[:2]
         reach = CONFIRM_WINDOW * max(box.w, box.h) / 2
         centre_x, centre_y = box.x + box.w / 2, box.y + box.h / 2
@@ -75,10 +79,12 @@ class FusedDetector:
         if x1 - x0 < 2 or y1 - y0 < 2:
             return False
         zoom = INPUT_SIDE / max(x1 - x0, y1 - y0)
+        # Small faces, the usual case, are enlarged; a large one is shrunk.
+        interpolation = cv2.INTER_CUBIC if zoom > 1 else cv2.INTER_AREA
         window = cv2.resize(
-            image[y0:y1, x0:x1], None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC
+            image[y0:y1, x0:x1], None, fx=zoom, fy=zoom, interpolation=interpolation
         )
-        for face in self.blazeface.detect(np.ascontiguousarray(window)):
+        for face in self.blazeface.detect(window):
             seen = Box(
                 round(face.box.x / zoom + x0),
                 round(face.box.y / zoom + y0),

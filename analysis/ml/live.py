@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from analysis.ml.blazeface import BlazeFaceDetector
 
 # The stream's own detector reads a copy this long at most (MTCNN costs 35 ms there, against
-# 90 ms on the whole 640x480 frame); its smallest face (20 px) is then 40 px of the frame,
-# MIN_FACE_SIDE, below which a face is not read reliably anyway.
+# 90 ms on the whole 640x480 frame): a cost choice for a stream, whose faces are near the
+# camera. Its smallest face (20 px) is then 40 px of the frame (MIN_FACE_SIDE).
 LIVE_DETECTION_SIDE = 320
 # ...and runs this often, or after this much when the face count changed, and on at most one
 # frame in FULL_DETECTION_FRAMES.

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.ml.detection import DETECTOR_MIN_FACE, find_faces
 from analysis.ml.images import decode_image
-from analysis.ml.types import Box
+from analysis.ml.types import Box, DetectedFace
 from tests.analysis.fakes import FakeDetector
 
 
@@ -82,6 +82,34 @@ def test_a_photo_with_no_face_gives_no_face() -> None:
     assert find_faces(_image(600, 400), FakeDetector([])) == []
     # A thin strip is not a face crop either, however small.
     assert find_faces(_image(200, 30), FakeDetector([])) == []
+
+
+class _SmallThenFramed:
+    """A small face (a false one, say) on the picture itself; on the framed picture, the face
+    that fills its middle."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, image: np.ndarray, *, min_size: int = 20) -> list[DetectedFace]:
+        self.calls += 1
+        if self.calls == 1:
+            return [DetectedFace(Box(10, 10, 25, 25), 0.99, "fake")]
+        height, width = image.shape[:2]
+        return [DetectedFace(Box(width // 4, height // 4, width // 2, height // 2), 0.99, "fake")]
+
+
+def test_a_picture_with_only_small_faces_found_is_still_searched_framed() -> None:
+    detector = _SmallThenFramed()
+    faces = find_faces(_image(400, 400), detector)
+    assert detector.calls == 2
+    assert sorted(face.how for face in faces) == ["detected", "framed"]
+    # A face the size of a readable one is enough to show the picture is no tight crop.
+    readable = FakeDetector([Box(10, 10, 40, 40)])
+    find_faces(_image(400, 400), readable)
+    assert len(readable.calls) == 1
 
 
 def test_overlapping_detections_count_once() -> None:

@@ -187,7 +187,7 @@ def test_a_face_mtcnn_is_unsure_of_is_kept_only_when_blazeface_confirms_it(
         case for case in cases() if case.name == "2007_007763.jpg face 1 cut by the bottom edge"
     )
     twigs = [120, 218, 53, 64]
-    assert _matches(loaders.detector("mtcnn").detect(crop.pixels), twigs)
+    assert _matches(detect(crop.pixels, loaders.detector("mtcnn")), twigs)
     assert not _matches(detect(crop.pixels, loaders.detector("auto")), twigs)
 
 

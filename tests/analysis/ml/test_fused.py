@@ -1,0 +1,95 @@
+"""The auto detector's rule for faces MTCNN is unsure of, with stand-ins for both detectors (the
+real ones on real photos: test_real_models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from analysis.ml.blazeface import INPUT_SIDE
+from analysis.ml.fused import SURE_PROBABILITY, UNSURE_PROBABILITY, FusedDetector
+from analysis.ml.types import Box, DetectedFace, RGBImage
+
+
+class _Cascade:
+    """Answers the given faces, and records the threshold it was asked for."""
+
+    name = "mtcnn"
+
+    def __init__(self, faces: list[DetectedFace]) -> None:
+        self.faces = faces
+        self.thresholds: list[float] = []
+
+    def detect(
+        self, image: RGBImage, *, min_size: int = 20, min_probability: float = 0.9
+    ) -> list[DetectedFace]:
+        self.thresholds.append(min_probability)
+        return [face for face in self.faces if face.score >= min_probability]
+
+
+class _BrightSquares:
+    """Finds the bright squares of the windows it is shown (pictures INPUT_SIDE long), and
+    nothing on whole pictures."""
+
+    name = "blazeface"
+
+    def __init__(self) -> None:
+        self.windows: list[tuple[int, int]] = []
+
+    def detect(self, image: RGBImage, *, min_size: int = 20, border: float = 0.0) -> list[Any]:
+        if max(image.shape[:2]) != INPUT_SIDE or border:
+            return []
+        self.windows.append(image.shape[:2])
+        mask = (image[:, :, 0] > 150).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        return [
+            DetectedFace(Box(*map(int, stats[label, :4])), 0.8, "blazeface")
+            for label in range(1, count)
+        ]
+
+
+def _picture(bright: list[Box]) -> RGBImage:
+    picture = np.full((400, 600, 3), 100, dtype=np.uint8)
+    for box in bright:
+        picture[box.y : box.y + box.h, box.x : box.x + box.w] = 230
+    return picture
+
+
+def test_a_face_mtcnn_is_unsure_of_is_kept_only_where_blazeface_finds_it_too() -> None:
+    seen = Box(300, 100, 30, 30)  # a face both see
+    unseen = Box(100, 200, 30, 30)  # MTCNN's alone
+    edged = Box(0, 190, 30, 30)  # both see it; its window is cut by the picture's edge
+    sure = Box(450, 250, 60, 60)  # MTCNN is sure: BlazeFace is not asked
+    unsure = (UNSURE_PROBABILITY + SURE_PROBABILITY) / 2
+    cascade = _Cascade(
+        [
+            DetectedFace(seen, unsure, "mtcnn"),
+            DetectedFace(unseen, unsure, "mtcnn"),
+            DetectedFace(edged, unsure, "mtcnn"),
+            DetectedFace(sure, SURE_PROBABILITY, "mtcnn"),
+            DetectedFace(Box(200, 50, 30, 30), UNSURE_PROBABILITY - 0.01, "mtcnn"),
+        ]
+    )
+    squares = _BrightSquares()
+    detector = FusedDetector(cascade, squares)  # type: ignore[arg-type]
+
+    found = detector.detect(_picture([seen, edged]))
+
+    assert cascade.thresholds == [UNSURE_PROBABILITY]
+    assert sorted(face.box.as_list() for face in found) == sorted(
+        box.as_list() for box in (seen, edged, sure)
+    )
+    assert len(squares.windows) == 3  # one per unsure face
+    # The window 3 faces wide around the face at the edge is cut to 2 faces wide, and scaled
+    # to BlazeFace's input on its longer side.
+    assert (INPUT_SIDE, INPUT_SIDE * 2 // 3) in squares.windows
+
+
+def test_confirmation_maps_the_window_back_to_the_picture() -> None:
+    face = Box(300, 100, 30, 30)
+    detector = FusedDetector(_Cascade([]), _BrightSquares())  # type: ignore[arg-type]
+    assert detector.confirmed(_picture([face]), face)
+    # A bright square beside the face, in the same window, is another face.
+    assert not detector.confirmed(_picture([Box(340, 100, 30, 30)]), face)
