@@ -201,7 +201,7 @@ def evaluate(
 
 FRAMED = "framed-{key}.npz"
 # Part of the framed faces' cache key: raise it when the framing or the detectors change.
-FRAMING_VERSION = 2
+FRAMING_VERSION = 3
 
 
 def frame_faces(
@@ -339,7 +339,6 @@ def train(
         say(f"Resuming after epoch {first_epoch} of {recipe.epochs}")
     faces = torch.from_numpy(train_x)
     labels = torch.from_numpy(train_y)
-    started = time.perf_counter()
     for epoch in range(first_epoch, recipe.epochs):
         epoch_started = time.perf_counter()
         loss = _one_epoch(
@@ -384,7 +383,8 @@ def train(
             f"({figures['seconds']:.0f} s)"
         )
     network = average.module.cpu().eval()
-    seconds = time.perf_counter() - started
+    # Every epoch's, those of the runs before a resume included.
+    seconds = sum(figures["seconds"] for figures in history)
     manifest = _write(
         network,
         out,
