@@ -26,6 +26,8 @@ NETWORKS = {
     "model card is in models/fer-resnet-2/)",
     "fer-resnet-3": "our third network: fer-resnet's recipe without mixup, which measured "
     "better on PublicTest (its model card is in models/fer-resnet-3/)",
+    "fer-resnet-4": "fer-resnet-3's recipe trained again from another seed, so that two networks "
+    "that make different mistakes can be averaged (its model card is in models/fer-resnet-4/)",
 }
 
 
