@@ -2,9 +2,10 @@
 
 Detectors work best on faces of a middling size with some background around them. So the image
 is scaled for the detector (large photos down, tiny crops up) and boxes are mapped back; when
-nothing is found, the image is framed with a plain border and searched again, because archives
-of tightly cropped faces are a common input that detectors miss. A small, face-shaped picture
-in which still nothing is found is analysed whole, and the result says so.
+no face of a readable size is found, the image is framed with a plain border and searched
+again, because archives of tightly cropped faces are a common input that detectors miss. A
+small, face-shaped picture in which still nothing is found is analysed whole, and the result
+says so.
 """
 
 from __future__ import annotations
