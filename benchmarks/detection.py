@@ -142,15 +142,20 @@ def main() -> None:
         ("ours, blazeface", ours("blazeface")),
         ("ours, auto (mtcnn+blazeface)", ours("auto")),
     ]
-    kinds = ["whole", "cut by the left edge", "cut by the bottom edge", "close-up"]
-    columns = ["whole", "left edge", "bottom edge", "close-up"]
+    # Each kind of picture, and its column's heading.
+    kinds = {
+        "whole": "whole",
+        "cut by the left edge": "left edge",
+        "cut by the bottom edge": "bottom edge",
+        "close-up": "close-up",
+    }
     print(
         f"{len(all_cases)} pictures; recall per kind of picture, and detections that match no "
         "drawn box over all of them (false faces, or neighbours a cut left mostly outside)"
     )
     header = (
         f"{'method':<30}"
-        + "".join(f"{column:>13}" for column in columns)
+        + "".join(f"{column:>13}" for column in kinds.values())
         + f"{'unmatched':>11}{'ms/img':>8}"
     )
     print(header)

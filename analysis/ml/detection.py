@@ -53,8 +53,9 @@ def find_faces(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
     # Down to the detector's smallest face, in the picture it is shown: faces in group photos
     # are often 25-40 px, and a face found small is still shown (marked too small to read
     # well, analysis.ml.quality) where a face missed is simply lost to the user.
-    min_size = DETECTOR_MIN_FACE
-    faces = _detect_mapped(detector, work, scale=scale, offset=0, how="detected", min_size=min_size)
+    faces = _detect_mapped(
+        detector, work, scale=scale, offset=0, how="detected", min_size=DETECTOR_MIN_FACE
+    )
     # A picture in which only small faces were found (perhaps false ones) may still be one
     # that a face fills: small means under MIN_FACE_SIDE of the picture (of the copy when it
     # was scaled up: a small crop's face is small in its own pixels).
@@ -65,7 +66,12 @@ def find_faces(image: RGBImage, detector: FaceDetector) -> list[DetectedFace]:
         faces += [
             face
             for face in _detect_mapped(
-                detector, framed, scale=scale, offset=border, how="framed", min_size=min_size
+                detector,
+                framed,
+                scale=scale,
+                offset=border,
+                how="framed",
+                min_size=DETECTOR_MIN_FACE,
             )
             if face.box.w * face.box.h >= MIN_FRAMED_FACE_SHARE * width * height
         ]

@@ -82,12 +82,12 @@ class FusedDetector:
         x1, y1 = int(min(width, centre_x + reach)), int(min(height, centre_y + reach))
         if x1 - x0 < 2 or y1 - y0 < 2:
             return False
-        zoom = INPUT_SIDE / max(x1 - x0, y1 - y0)
-        # Small faces, the usual case, are enlarged; a large one is shrunk.
-        interpolation = cv2.INTER_CUBIC if zoom > 1 else cv2.INTER_AREA
-        window = cv2.resize(
-            image[y0:y1, x0:x1], None, fx=zoom, fy=zoom, interpolation=interpolation
-        )
+        window = image[y0:y1, x0:x1]
+        # Small faces, the usual case, are enlarged here (cubic, sharper than the area resize
+        # BlazeFace shrinks a larger window with by itself).
+        zoom = max(1.0, INPUT_SIDE / max(x1 - x0, y1 - y0))
+        if zoom > 1:
+            window = cv2.resize(window, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
         for face in self.blazeface.detect(window):
             seen = Box(
                 round(face.box.x / zoom + x0),
