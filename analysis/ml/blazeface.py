@@ -34,6 +34,10 @@ MIN_SCORE = 0.5
 # at most 0.35.
 MIN_CUT_SCORE = 0.4
 SAME_FACE_IOU = 0.3
+# A face found across a mirrored edge lies about half inside the picture (the part that the
+# mirror completes lies outside); the reflection of a face inside the picture lies outside it.
+# A box is kept when at least this share of its width is inside.
+MIRRORED_INSIDE = 0.25
 
 
 def _anchors() -> npt.NDArray[np.float32]:
@@ -64,23 +68,21 @@ class BlazeFaceDetector:
         self._lock = threading.Lock()
 
     def detect(
-        self, image: RGBImage, *, min_size: int = 20, border: float = 0.0
+        self, image: RGBImage, *, min_size: int = 20, border: float = 0.0, mirror: bool = False
     ) -> list[DetectedFace]:
         """Faces in ``image``; with ``border``, the picture is first framed with a plain border
         of that share of its longer side on every side (faces cut by the edge then have room
-        around them). The framing is done at the model's 192 px, not on the full picture."""
+        around them). The framing is done at the model's 192 px, not on the full picture.
+
+        With ``mirror``, the border's left and right parts are the picture mirrored at its
+        edge: a face is nearly symmetric, so a face cut by the left or right edge is shown
+        whole enough to be scored as a face (the plain border shows it cut). Top and bottom
+        stay plain, as a face is not symmetric that way. What lies mostly in the mirrored part
+        is the reflection of a face inside the picture, and is left out."""
         height, width = image.shape[:2]
         if max(height, width) < 8:
             return []
-        # The picture, letterboxed and framed, scaled straight to the model's input.
-        side = max(height, width) * (1 + 2 * border)
-        scale = INPUT_SIDE / side
-        small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
-        small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
-        canvas = np.empty((INPUT_SIDE, INPUT_SIDE, 3), dtype=np.uint8)
-        canvas[:] = [int(v) for v in cv2.mean(small)[:3]] if border else 0
-        left_px, top_px = (INPUT_SIDE - small_w) // 2, (INPUT_SIDE - small_h) // 2
-        canvas[top_px : top_px + small_h, left_px : left_px + small_w] = small
+        canvas, scale, left_px, top_px = _canvas(image, border, mirror=mirror)
         batch = (canvas.astype(np.float32) / 127.5 - 1.0)[np.newaxis]
         # Model coordinates (0-1 of the canvas) back to the picture's pixels.
         side = INPUT_SIDE / scale
@@ -115,7 +117,10 @@ class BlazeFaceDetector:
             w, h = float(size[0]), float(size[1])
             if min(w, h) < min_size:
                 continue
-            cut = x1 < 0 or y1 < 0 or x1 + w > width or y1 + h > height
+            if mirror and min(x1 + w, width) - max(x1, 0) < MIRRORED_INSIDE * w:
+                continue
+            # With a mirrored border, no face is shown cut by the left or right edge.
+            cut = (not mirror and (x1 < 0 or x1 + w > width)) or y1 < 0 or y1 + h > height
             if group_scores.max() < MIN_SCORE and not cut:
                 continue
             faces.append(
@@ -127,6 +132,26 @@ class BlazeFaceDetector:
                 )
             )
         return faces
+
+
+def _canvas(
+    image: RGBImage, border: float, *, mirror: bool
+) -> tuple[npt.NDArray[np.uint8], float, int, int]:
+    """The picture, letterboxed and framed, scaled straight to the model's input; with the
+    scale, and where the picture's corner lies on the canvas."""
+    height, width = image.shape[:2]
+    scale = INPUT_SIDE / (max(height, width) * (1 + 2 * border))
+    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+    small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    canvas = np.empty((INPUT_SIDE, INPUT_SIDE, 3), dtype=np.uint8)
+    canvas[:] = [int(v) for v in cv2.mean(small)[:3]] if border else 0
+    left_px, top_px = (INPUT_SIDE - small_w) // 2, (INPUT_SIDE - small_h) // 2
+    canvas[top_px : top_px + small_h, left_px : left_px + small_w] = small
+    reach = min(round(border * max(small_w, small_h)), left_px, small_w - 1) if mirror else 0
+    if reach > 0:
+        mirrored = cv2.copyMakeBorder(small, 0, 0, reach, reach, cv2.BORDER_REFLECT_101)
+        canvas[top_px : top_px + small_h, left_px - reach : left_px + small_w + reach] = mirrored
+    return canvas, scale, left_px, top_px
 
 
 def _weighted_groups(

@@ -10,6 +10,8 @@ says so.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
@@ -180,18 +182,10 @@ def clip_face(
 ) -> DetectedFace | None:
     """``face`` with its box clipped to a ``width`` x ``height`` picture; None when less than
     ``min_side`` pixels of it are left inside."""
-    box = face.box
-    x1, y1 = max(0, box.x), max(0, box.y)
-    x2, y2 = min(width, box.x + box.w), min(height, box.y + box.h)
-    if x2 - x1 < min_side or y2 - y1 < min_side:
+    box = face.box.clipped(width, height)
+    if box.w < min_side or box.h < min_side:
         return None
-    return DetectedFace(
-        box=Box(x1, y1, x2 - x1, y2 - y1),
-        score=face.score,
-        detector=face.detector,
-        landmarks=face.landmarks,
-        how=face.how,
-    )
+    return replace(face, box=box)
 
 
 def _deduplicate(faces: list[DetectedFace]) -> list[DetectedFace]:

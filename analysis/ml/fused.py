@@ -5,7 +5,12 @@ the frame or are cut by the picture's edge (its windows never see them whole). B
 at the whole picture at once at 192 px: it finds exactly those, and is weak on small faces. So
 both run; BlazeFace also runs on the picture framed with a plain border, so that a face cut by
 the edge is seen with room around it. Detections of the same face are merged (overlapping
-boxes); MTCNN's is kept where both found a face, for its landmarks.
+boxes); MTCNN's is kept where both found a face, for its landmarks. Two more of BlazeFace's
+looks only add faces the others missed: the picture mirrored at its left and right edges (a
+face cut by one of them is then nearly whole), and square tiles of a wide or tall picture
+(each at the full 192 px that the letterboxed whole picture only partly uses). On the group
+photos cut by benchmarks/detection.py they found two neighbours cut by two edges at once, which
+no other look found.
 
 MTCNN's own threshold (0.9) is a compromise: small faces in group photos score under it (a
 37 px face among five others, 0.76), and clutter in an enlarged crop over it (twigs and a bauble,
@@ -16,13 +21,17 @@ same mistake.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import cv2
+import numpy as np
 
 from analysis.ml.blazeface import INPUT_SIDE
+from analysis.ml.blazeface import MIN_SCORE as BLAZEFACE_MIN_SCORE
 from analysis.ml.mtcnn import STAGE_THRESHOLDS
-from analysis.ml.types import Box, DetectedFace, RGBImage
+from analysis.ml.types import Box, DetectedFace, Point, RGBImage
 
 if TYPE_CHECKING:
     from analysis.ml.blazeface import BlazeFaceDetector
@@ -52,6 +61,10 @@ CONFIRM_WINDOW = 3.0
 # Each confirmation is one BlazeFace run (a few ms): at most this many per picture, the best
 # scored first, so that a busy picture (foliage, a crowd far away) costs a bounded time.
 MAX_UNSURE = 16
+# A picture at least this much longer than wide (or wider than long) is also read in square
+# tiles, at most MAX_TILES of them, spread evenly along it.
+TILE_ASPECT = 1.5
+MAX_TILES = 3
 
 
 class FusedDetector:
@@ -71,7 +84,42 @@ class FusedDetector:
         found += [face for face in unsure[:MAX_UNSURE] if self.confirmed(image, face.box)]
         found += self.blazeface.detect(image, min_size=min_size)
         found += self.blazeface.detect(image, min_size=min_size, border=EDGE_BORDER)
-        return merge(found)
+        kept = merge(found)
+        # Two more of BlazeFace's looks, for faces the ones above miss; their boxes are
+        # rougher (a reflection completes the face, a tile cuts it), so they only add faces.
+        # Faces are compared by their parts inside the picture: a cut face's box reaches
+        # past the edge by as much as one detector guesses.
+        more = self.blazeface.detect(image, min_size=min_size, border=EDGE_BORDER, mirror=True)
+        more += self.tiled(image, min_size=min_size)
+        height, width = image.shape[:2]
+        seen = [k.box.clipped(width, height) for k in kept]
+        for face in merge(more):
+            inside = face.box.clipped(width, height)
+            if not any(same_face(inside, box) for box in seen):
+                kept.append(face)
+                seen.append(inside)
+        return kept
+
+    def tiled(self, image: RGBImage, *, min_size: int) -> list[DetectedFace]:
+        """BlazeFace on square tiles of a wide or tall picture, each at its full 192 px (the
+        whole picture, letterboxed, uses only part of them: a 16:9 frame a bit over half)."""
+        height, width = image.shape[:2]
+        short, long = min(height, width), max(height, width)
+        if long < TILE_ASPECT * short:
+            return []
+        count = min(MAX_TILES, math.ceil(long / short))
+        faces = []
+        for start in np.linspace(0, long - short, count).round().astype(int):
+            x0, y0 = (int(start), 0) if width > height else (0, int(start))
+            tile = image[y0 : y0 + short, x0 : x0 + short]
+            for face in (_moved(f, x0, y0) for f in self.blazeface.detect(tile, min_size=min_size)):
+                # A tile's inner edge is not the picture's: a face that BlazeFace is unsure
+                # of is kept only when it is cut by the picture's own edge (blazeface.py).
+                box = face.box
+                cut = box.x < 0 or box.y < 0 or box.x + box.w > width or box.y + box.h > height
+                if face.score >= BLAZEFACE_MIN_SCORE or cut:
+                    faces.append(face)
+        return faces
 
     def confirmed(self, image: RGBImage, box: Box) -> bool:
         """Whether BlazeFace finds the face in ``box`` on a window around it."""
@@ -98,6 +146,16 @@ class FusedDetector:
             if face.score >= CONFIRM_SCORE and same_face(seen, box):
                 return True
         return False
+
+
+def _moved(face: DetectedFace, dx: int, dy: int) -> DetectedFace:
+    """``face`` with its box and landmarks moved by (dx, dy) pixels."""
+
+    def move(point: Point) -> Point:
+        return (point[0] + dx, point[1] + dy)
+
+    box = Box(face.box.x + dx, face.box.y + dy, face.box.w, face.box.h)
+    return replace(face, box=box, landmarks=face.landmarks.mapped(move) if face.landmarks else None)
 
 
 def same_face(a: Box, b: Box) -> bool:

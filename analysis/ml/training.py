@@ -201,7 +201,7 @@ def evaluate(
 
 FRAMED = "framed-{key}.npz"
 # Part of the framed faces' cache key: raise it when the framing or the detectors change.
-FRAMING_VERSION = 3
+FRAMING_VERSION = 4
 
 
 def frame_faces(

@@ -37,6 +37,12 @@ class Box:
     def as_list(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
 
+    def clipped(self, width: int, height: int) -> Box:
+        """The part of the box inside a ``width`` x ``height`` picture (empty when none is)."""
+        x1, y1 = max(0, self.x), max(0, self.y)
+        x2, y2 = min(width, self.x + self.w), min(height, self.y + self.h)
+        return Box(x1, y1, max(0, x2 - x1), max(0, y2 - y1))
+
     def iou(self, other: Box) -> float:
         left, top = max(self.x, other.x), max(self.y, other.y)
         right = min(self.x + self.w, other.x + other.w)

@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from analysis.ml.blazeface import INPUT_SIDE
+from analysis.ml.blazeface import INPUT_SIDE, MIN_SCORE
 from analysis.ml.fused import SURE_PROBABILITY, UNSURE_PROBABILITY, FusedDetector
 from analysis.ml.types import Box, DetectedFace, RGBImage
 
@@ -38,8 +38,10 @@ class _BrightSquares:
     def __init__(self) -> None:
         self.windows: list[tuple[int, int]] = []
 
-    def detect(self, image: RGBImage, *, min_size: int = 20, border: float = 0.0) -> list[Any]:
-        if max(image.shape[:2]) != INPUT_SIDE or border:
+    def detect(
+        self, image: RGBImage, *, min_size: int = 20, border: float = 0.0, mirror: bool = False
+    ) -> list[Any]:
+        if max(image.shape[:2]) != INPUT_SIDE or border or mirror:
             return []
         self.windows.append(image.shape[:2])
         mask = (image[:, :, 0] > 150).astype(np.uint8)
@@ -93,3 +95,43 @@ def test_confirmation_maps_the_window_back_to_the_picture() -> None:
     assert detector.confirmed(_picture([face]), face)
     # A bright square beside the face, in the same window, is another face.
     assert not detector.confirmed(_picture([Box(340, 100, 30, 30)]), face)
+
+
+class _TileFaces:
+    """On a square picture (a tile), answers a sure face in its middle and an unsure one cut
+    by its right edge; on any other picture, nothing."""
+
+    name = "blazeface"
+
+    def __init__(self) -> None:
+        self.tiles = 0
+
+    def detect(self, image: RGBImage, *, min_size: int = 20, **_: Any) -> list[DetectedFace]:
+        height, width = image.shape[:2]
+        if height != width:
+            return []
+        self.tiles += 1
+        return [
+            DetectedFace(Box(width // 2 - 20, 100, 40, 40), MIN_SCORE + 0.2, "blazeface"),
+            DetectedFace(Box(width - 20, 200, 40, 40), MIN_SCORE - 0.05, "blazeface"),
+        ]
+
+
+def test_a_wide_picture_is_also_read_in_square_tiles_mapped_back_to_it() -> None:
+    tiles = _TileFaces()
+    detector = FusedDetector(_Cascade([]), tiles)  # type: ignore[arg-type]
+
+    found = detector.tiled(np.zeros((400, 1000, 3), np.uint8), min_size=20)
+
+    # Three 400 px tiles, at 0, 300 and 600: the sure face of each, in the picture's pixels;
+    # the unsure one only where the tile's edge is the picture's own (the last tile).
+    assert tiles.tiles == 3
+    assert sorted(face.box.as_list() for face in found) == [
+        [180, 100, 40, 40],
+        [480, 100, 40, 40],
+        [780, 100, 40, 40],
+        [980, 200, 40, 40],
+    ]
+    # A picture nearly square is not tiled.
+    assert detector.tiled(np.zeros((400, 500, 3), np.uint8), min_size=20) == []
+    assert tiles.tiles == 3

@@ -137,6 +137,9 @@ HARD_CASES = (
     "2007_007763.jpg face 2 cut by the bottom edge",
     "2007_007763.jpg face 5 cut by the bottom edge",
     "2008_002079.jpg face 1 cut by the bottom edge",
+    # A neighbour cut by the right edge as well: found by the mirrored border, and in a tile.
+    "2008_001322.jpg face 1 cut by the bottom edge",
+    "2008_002079.jpg face 4 cut by the bottom edge",
 )
 
 
@@ -156,6 +159,38 @@ def test_faces_cut_by_the_edge_or_filling_the_frame_are_found() -> None:
     assert all(all_found("auto", case) for case in chosen)
     # The reason for fusing: MTCNN alone does not find them all.
     assert not all(all_found("mtcnn", case) for case in chosen)
+
+
+def test_a_face_cut_by_the_right_edge_is_found_with_the_picture_mirrored_at_its_edges() -> None:
+    from benchmarks.detection import cases
+
+    blazeface = loaders.blazeface_detector()
+    case = next(c for c in cases() if c.name == "2008_001322.jpg face 1 cut by the bottom edge")
+    cut = next(box for box in case.faces if box[0] + box[2] >= case.pixels.shape[1] - 1)
+    assert not _matches(blazeface.detect(case.pixels), cut)
+    assert not _matches(blazeface.detect(case.pixels, border=0.25), cut)
+    assert _matches(blazeface.detect(case.pixels, border=0.25, mirror=True), cut)
+
+
+def test_the_reflection_of_a_face_near_the_edge_is_not_a_face(testdata: Path) -> None:
+    blazeface = loaders.blazeface_detector()
+    # The astronaut's face (180-268 px across) ends 10 px from the crop's right edge, so the
+    # mirrored border shows a second, whole face beside it (which BlazeFace finds, at 0.63).
+    crop = np.ascontiguousarray(_pixels(testdata / "scenes" / "astronaut.png")[:280, :278])
+    found = blazeface.detect(crop, border=0.25, mirror=True)
+    assert len(found) == 1
+    assert _matches(found, [180, 61, 88, 113])
+
+
+def test_a_face_in_the_corner_of_a_wide_picture_is_found_in_a_tile() -> None:
+    from benchmarks.detection import cases
+
+    auto = loaders.detector("auto")
+    case = next(c for c in cases() if c.name == "2008_002079.jpg face 4 cut by the bottom edge")
+    corner = next(box for box in case.faces if box[0] + box[2] >= case.pixels.shape[1] - 1)
+    whole = auto.blazeface.detect(case.pixels) + auto.blazeface.detect(case.pixels, border=0.25)
+    assert not _matches(whole, corner)
+    assert _matches(auto.tiled(case.pixels, min_size=20), corner)  # type: ignore[attr-defined]
 
 
 def test_every_face_of_the_real_group_photos_is_found_and_nothing_else(testdata: Path) -> None:
