@@ -77,8 +77,11 @@ class BlazeFaceDetector:
         With ``mirror``, the border's left and right parts are the picture mirrored at its
         edge: a face is nearly symmetric, so a face cut by the left or right edge is shown
         whole enough to be scored as a face (the plain border shows it cut). Top and bottom
-        stay plain, as a face is not symmetric that way. What lies mostly in the mirrored part
-        is the reflection of a face inside the picture, and is left out."""
+        stay plain, as a face is not symmetric that way. A box three quarters or more in the
+        mirrored part is the reflection of a face inside the picture, and is left out (a face
+        cut by the edge may still be found twice, once pulled towards the edge: callers merge).
+        The mirror reaches as far as the border (none without one, and at most the picture's
+        own width)."""
         height, width = image.shape[:2]
         if max(height, width) < 8:
             return []
@@ -119,7 +122,9 @@ class BlazeFaceDetector:
                 continue
             if mirror and min(x1 + w, width) - max(x1, 0) < MIRRORED_INSIDE * w:
                 continue
-            # With a mirrored border, no face is shown cut by the left or right edge.
+            # With a mirrored border, a face across the left or right edge is shown completed,
+            # so the lower threshold is kept for the top and bottom edges (where a mirror
+            # shorter than the face leaves it cut, this is only stricter).
             cut = (not mirror and (x1 < 0 or x1 + w > width)) or y1 < 0 or y1 + h > height
             if group_scores.max() < MIN_SCORE and not cut:
                 continue

@@ -93,7 +93,7 @@ class FusedDetector:
         more += self.tiled(image, min_size=min_size)
         height, width = image.shape[:2]
         seen = [k.box.clipped(width, height) for k in kept]
-        for face in merge(more):
+        for face in sorted(more, key=lambda f: -f.score):
             inside = face.box.clipped(width, height)
             if not any(same_face(inside, box) for box in seen):
                 kept.append(face)
