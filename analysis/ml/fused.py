@@ -112,11 +112,11 @@ class FusedDetector:
         for start in np.linspace(0, long - short, count).round().astype(int):
             x0, y0 = (int(start), 0) if width > height else (0, int(start))
             tile = image[y0 : y0 + short, x0 : x0 + short]
-            for face in (_moved(f, x0, y0) for f in self.blazeface.detect(tile, min_size=min_size)):
+            for found in self.blazeface.detect(tile, min_size=min_size):
+                face = _placed(found, x0, y0)
                 # A tile's inner edge is not the picture's: a face that BlazeFace is unsure
                 # of is kept only when it is cut by the picture's own edge (blazeface.py).
-                box = face.box
-                cut = box.x < 0 or box.y < 0 or box.x + box.w > width or box.y + box.h > height
+                cut = face.box.clipped(width, height) != face.box
                 if face.score >= BLAZEFACE_MIN_SCORE or cut:
                     faces.append(face)
         return faces
@@ -137,24 +137,22 @@ class FusedDetector:
         if zoom > 1:
             window = cv2.resize(window, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
         for face in self.blazeface.detect(window):
-            seen = Box(
-                round(face.box.x / zoom + x0),
-                round(face.box.y / zoom + y0),
-                round(face.box.w / zoom),
-                round(face.box.h / zoom),
-            )
-            if face.score >= CONFIRM_SCORE and same_face(seen, box):
+            if face.score >= CONFIRM_SCORE and same_face(_placed(face, x0, y0, zoom).box, box):
                 return True
         return False
 
 
-def _moved(face: DetectedFace, dx: int, dy: int) -> DetectedFace:
-    """``face`` with its box and landmarks moved by (dx, dy) pixels."""
+def _placed(face: DetectedFace, x0: int, y0: int, zoom: float = 1.0) -> DetectedFace:
+    """``face``, found in a part of a picture that starts at (x0, y0) and was enlarged
+    ``zoom`` times, in the picture's own pixels."""
 
     def move(point: Point) -> Point:
-        return (point[0] + dx, point[1] + dy)
+        return (point[0] / zoom + x0, point[1] / zoom + y0)
 
-    box = Box(face.box.x + dx, face.box.y + dy, face.box.w, face.box.h)
+    old = face.box
+    box = Box(
+        round(old.x / zoom + x0), round(old.y / zoom + y0), round(old.w / zoom), round(old.h / zoom)
+    )
     return replace(face, box=box, landmarks=face.landmarks.mapped(move) if face.landmarks else None)
 
 
