@@ -64,9 +64,13 @@ CONFIRM_WINDOW = 3.0
 # scored first, so that a busy picture (foliage, a crowd far away) costs a bounded time.
 MAX_UNSURE = 16
 # A picture at least this much longer than wide (or wider than long) is also read in square
-# tiles, at most MAX_TILES of them, spread evenly along it.
+# tiles, spread evenly along it, each sharing at least TILE_OVERLAP of its side with the next
+# (a face on the seam is then whole in one of them unless it is larger than that share), at
+# most MAX_TILES of them: up to 3.4 times longer than wide they overlap; a longer panorama's
+# tiles leave gaps, which the whole-picture looks still cover.
 TILE_ASPECT = 1.5
-MAX_TILES = 3
+TILE_OVERLAP = 0.2
+MAX_TILES = 4
 
 
 class FusedDetector:
@@ -109,7 +113,7 @@ class FusedDetector:
         short, long = min(height, width), max(height, width)
         if long < TILE_ASPECT * short:
             return []
-        count = min(MAX_TILES, math.ceil(long / short))
+        count = min(MAX_TILES, 1 + math.ceil((long - short) / ((1 - TILE_OVERLAP) * short)))
         faces = []
         for start in np.linspace(0, long - short, count).round().astype(int):
             x0, y0 = (int(start), 0) if width > height else (0, int(start))

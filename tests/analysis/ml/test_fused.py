@@ -10,7 +10,7 @@ import numpy as np
 
 from analysis.ml.blazeface import INPUT_SIDE, MIN_SCORE
 from analysis.ml.fused import SURE_PROBABILITY, UNSURE_PROBABILITY, FusedDetector
-from analysis.ml.types import Box, DetectedFace, RGBImage
+from analysis.ml.types import Box, DetectedFace, Landmarks, RGBImage
 
 
 class _Cascade:
@@ -135,3 +135,79 @@ def test_a_wide_picture_is_also_read_in_square_tiles_mapped_back_to_it() -> None
     # A picture nearly square is not tiled.
     assert detector.tiled(np.zeros((400, 500, 3), np.uint8), min_size=20) == []
     assert tiles.tiles == 3
+
+
+class _LandmarkedTileFaces:
+    """On a square picture (a tile), answers one face near its top left, with landmarks."""
+
+    name = "blazeface"
+
+    def __init__(self) -> None:
+        self.tiles: list[tuple[int, int]] = []
+
+    def detect(self, image: RGBImage, *, min_size: int = 20, **_: Any) -> list[DetectedFace]:
+        height, width = image.shape[:2]
+        if height != width:
+            return []
+        self.tiles.append((height, width))
+        eyes = Landmarks((20.0, 30.0), (40.0, 30.0), (30.0, 40.0), (22.0, 50.0), (38.0, 50.0))
+        return [DetectedFace(Box(10, 20, 40, 40), MIN_SCORE + 0.2, "blazeface", eyes)]
+
+
+def test_a_tall_picture_is_tiled_down_its_length_with_landmarks_mapped_back() -> None:
+    tiles = _LandmarkedTileFaces()
+    detector = FusedDetector(_Cascade([]), tiles)  # type: ignore[arg-type]
+
+    found = detector.tiled(np.zeros((1000, 400, 3), np.uint8), min_size=20)
+
+    assert tiles.tiles == [(400, 400)] * 3
+    assert [face.box.as_list() for face in found] == [
+        [10, 20, 40, 40],
+        [10, 320, 40, 40],
+        [10, 620, 40, 40],
+    ]
+    last = found[-1].landmarks
+    assert last is not None
+    assert last.left_eye == (20.0, 630.0)
+    assert last.mouth_right == (38.0, 650.0)
+
+
+def test_tiles_overlap_where_the_picture_is_a_whole_number_of_them_long() -> None:
+    tiles = _LandmarkedTileFaces()
+    detector = FusedDetector(_Cascade([]), tiles)  # type: ignore[arg-type]
+
+    # Twice as wide as high: two tiles would meet edge to edge at x=400 and cut in two any
+    # face on the seam, so there are three, 200 px apart.
+    found = detector.tiled(np.zeros((400, 800, 3), np.uint8), min_size=20)
+
+    assert [face.box.x for face in found] == [10, 210, 410]
+
+
+class _Looks:
+    """BlazeFace's looks, answered from a table: the plain one and the mirrored one."""
+
+    name = "blazeface"
+
+    def __init__(self, plain: list[Box], mirrored: list[Box]) -> None:
+        self.plain, self.mirrored = plain, mirrored
+
+    def detect(
+        self, image: RGBImage, *, min_size: int = 20, border: float = 0.0, mirror: bool = False
+    ) -> list[DetectedFace]:
+        boxes = self.mirrored if mirror else [] if border else self.plain
+        return [DetectedFace(box, MIN_SCORE + 0.1, "blazeface") for box in boxes]
+
+
+def test_the_added_looks_compare_faces_by_their_part_inside_the_picture() -> None:
+    kept = Box(440, 100, 60, 60)  # cut by the right edge of the 500 px wide picture
+    # The mirrored look boxes the same face whole, reaching 70 px past the edge: unclipped it
+    # overlaps the kept box by too little to be the same face; clipped it lies inside it.
+    whole = Box(460, 110, 110, 60)
+    other, again = Box(100, 100, 50, 50), Box(105, 100, 50, 50)
+    looks = _Looks(plain=[kept], mirrored=[whole, other, again])
+    detector = FusedDetector(_Cascade([]), looks)  # type: ignore[arg-type]
+
+    found = detector.detect(np.zeros((400, 500, 3), np.uint8))
+
+    # The face only the mirror found is added, once.
+    assert sorted(face.box.as_list() for face in found) == [other.as_list(), kept.as_list()]
