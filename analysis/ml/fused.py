@@ -90,21 +90,12 @@ class FusedDetector:
         found += [face for face in unsure[:MAX_UNSURE] if self.confirmed(image, face.box)]
         found += self.blazeface.detect(image, min_size=min_size)
         found += self.blazeface.detect(image, min_size=min_size, border=EDGE_BORDER)
-        kept = merge(found)
         # Two more of BlazeFace's looks, for faces the ones above miss; their boxes are
         # rougher (a reflection completes the face, a tile cuts it), so they only add faces.
-        # Faces are compared by their parts inside the picture: a cut face's box reaches
-        # past the edge by as much as one detector guesses.
         more = self.blazeface.detect(image, min_size=min_size, border=EDGE_BORDER, mirror=True)
         more += self.tiled(image, min_size=min_size)
         height, width = image.shape[:2]
-        seen = [k.box.clipped(width, height) for k in kept]
-        for face in sorted(more, key=lambda f: -f.score):
-            inside = face.box.clipped(width, height)
-            if not any(same_face(inside, box) for box in seen):
-                kept.append(face)
-                seen.append(inside)
-        return kept
+        return added(merge(found), more, width, height)
 
     def tiled(self, image: RGBImage, *, min_size: int) -> list[DetectedFace]:
         """BlazeFace on square tiles of a wide or tall picture, each at its full 192 px (the
@@ -172,6 +163,22 @@ def same_face(a: Box, b: Box) -> bool:
         return False
     smaller = min(a.w * a.h, b.w * b.h)
     return a.iou(b) >= SAME_FACE_IOU or inter >= SAME_FACE_INSIDE * smaller
+
+
+def added(
+    kept: list[DetectedFace], more: list[DetectedFace], width: int, height: int
+) -> list[DetectedFace]:
+    """``kept``, then each face of ``more`` (best first) that is none of the faces so far, in a
+    ``width`` x ``height`` picture. Faces are compared by their parts inside the picture: a cut
+    face's box reaches past the edge by as much as one detector guesses."""
+    faces = list(kept)
+    seen = [face.box.clipped(width, height) for face in faces]
+    for face in sorted(more, key=lambda f: -f.score):
+        inside = face.box.clipped(width, height)
+        if not any(same_face(inside, box) for box in seen):
+            faces.append(face)
+            seen.append(inside)
+    return faces
 
 
 def merge(faces: list[DetectedFace]) -> list[DetectedFace]:

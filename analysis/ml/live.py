@@ -4,7 +4,9 @@ A full analysis of a 640x480 frame costs 50-150 ms on this CPU, most of it MTCNN
 pyramid; a camera needs an answer in a few tens of milliseconds. So, per stream:
 
 - BlazeFace finds the faces of every frame (about 2 ms: it reads the picture at 192 px), once
-  as it is and once inside a plain border, so that a face cut by the edge is found too;
+  as it is and once inside a plain border, so that a face cut by the edge is found too, and
+  once more with the frame mirrored at its left and right edges, which only adds faces (a face
+  cut by one of them is nearly whole there; analysis.ml.fused);
 - the stream's own detector (``auto``: MTCNN with BlazeFace) runs on a copy at most
   LIVE_DETECTION_SIDE px long, about once a second (sooner when the number of faces BlazeFace
   sees changes), but never on more than one frame in FULL_DETECTION_FRAMES: it costs ten quick
@@ -32,8 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.ml import tta
-from analysis.ml.detection import DETECTOR_MIN_FACE, detect_scaled
-from analysis.ml.fused import EDGE_BORDER, merge, same_face
+from analysis.ml.detection import DETECTOR_MIN_FACE, clip_face, detect_scaled
+from analysis.ml.fused import EDGE_BORDER, added, merge, same_face
 from analysis.ml.pipeline import judged, summarise
 from analysis.ml.tracking import Tracker
 from analysis.ml.types import (
@@ -124,7 +126,11 @@ class LiveAnalyser:
                 result=replace(repeat.result, timings_ms={"detect": _ms_since(started)}),
                 repeated=True,
             )
-        faces = sorted(self._detect(image, now), key=lambda face: (face.box.x, face.box.y))
+        # In the frame's pixels, as a photo's faces are (the bordered and mirrored looks box a
+        # face cut by the edge past it).
+        height, width = image.shape[:2]
+        inside = (clip_face(face, width, height) for face in self._detect(image, now))
+        faces = sorted(filter(None, inside), key=lambda face: (face.box.x, face.box.y))
         detected = time.perf_counter()
         numbers = self.tracker.update(now, [face.box for face in faces])
         scores = self.classifier.score([(image, face) for face in faces], self.views)
@@ -176,9 +182,14 @@ class LiveAnalyser:
             return detect_scaled(image, self.full, max_side=LIVE_DETECTION_SIDE)
         # The full detector's smallest face, in this frame's pixels.
         min_size = round(DETECTOR_MIN_FACE * max(image.shape[:2]) / LIVE_DETECTION_SIDE)
-        quick = merge(
-            self.quick.detect(image, min_size=min_size)
-            + self.quick.detect(image, min_size=min_size, border=EDGE_BORDER)
+        quick = added(
+            merge(
+                self.quick.detect(image, min_size=min_size)
+                + self.quick.detect(image, min_size=min_size, border=EDGE_BORDER)
+            ),
+            self.quick.detect(image, min_size=min_size, border=EDGE_BORDER, mirror=True),
+            image.shape[1],
+            image.shape[0],
         )
         if self.full is None:
             return quick

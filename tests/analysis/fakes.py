@@ -81,16 +81,19 @@ def fake_scorer(*args: Any, **kwargs: Any) -> Ensemble:
 
 class FakeQuickDetector(FakeDetector):
     """A stand-in for BlazeFace on the camera's quick path: the same boxes with or without
-    its border; ``boxes`` may be changed between frames."""
+    its border, and ``mirrored`` besides when the frame is mirrored at its edges; ``boxes``
+    may be changed between frames."""
 
     name = "fake-quick"
 
-    def __init__(self, boxes: list[Box] | None = None) -> None:
+    def __init__(self, boxes: list[Box] | None = None, mirrored: list[Box] | None = None) -> None:
         super().__init__(boxes)
-        self.borders: list[float] = []
+        self.mirrored = mirrored or []
+        self.borders: list[tuple[float, bool]] = []
 
     def detect(
-        self, image: RGBImage, *, min_size: int = 20, border: float = 0.0
+        self, image: RGBImage, *, min_size: int = 20, border: float = 0.0, mirror: bool = False
     ) -> list[DetectedFace]:
-        self.borders.append(border)
-        return super().detect(image, min_size=min_size)
+        self.borders.append((border, mirror))
+        found = super().detect(image, min_size=min_size)
+        return found + [DetectedFace(box, 0.9, self.name) for box in self.mirrored if mirror]

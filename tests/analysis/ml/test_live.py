@@ -53,8 +53,24 @@ def test_a_face_keeps_its_number_while_it_moves_and_a_new_face_gets_a_new_one() 
     assert frame.tracks == (1, 2)
     # Faces are numbered left to right within the frame, as everywhere else.
     assert [face.index for face in frame.result.faces] == [0, 1]
-    # BlazeFace looked at every frame as it is and inside a border (faces cut by the edge).
-    assert set(quick.borders) == {0.0, live.EDGE_BORDER}
+    # BlazeFace looked at every frame as it is, inside a border and mirrored at its edges
+    # (faces cut by the edge).
+    looks = {(0.0, False), (live.EDGE_BORDER, False), (live.EDGE_BORDER, True)}
+    assert quick.borders == [look for _ in range(6) for look in sorted(looks)]
+
+
+def test_a_face_only_the_mirrored_frame_shows_is_followed_every_frame() -> None:
+    # The second face is cut by the frame's right edge: only the mirrored look finds it, and
+    # its box reaches past the edge (it is reported clipped to the frame).
+    quick = FakeQuickDetector([Box(100, 100, 120, 120)], mirrored=[Box(560, 140, 120, 120)])
+    analyser = LiveAnalyser(classifier=fake_scorer(), passes=1, full=None, quick=quick)
+    for step in range(3):
+        frame = analyser.analyse(_frame(step), now=step * 0.05)
+        assert [face.face.box.as_list() for face in frame.result.faces] == [
+            [100, 100, 120, 120],
+            [560, 140, 80, 120],
+        ]
+        assert frame.tracks == (1, 2)
 
 
 def test_scores_are_smoothed_over_time_so_one_odd_frame_does_not_flip_the_label() -> None:
