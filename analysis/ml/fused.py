@@ -66,8 +66,8 @@ MAX_UNSURE = 16
 # A picture at least this much longer than wide (or wider than long) is also read in square
 # tiles, spread evenly along it, each sharing at least TILE_OVERLAP of its side with the next
 # (a face on the seam is then whole in one of them unless it is larger than that share), at
-# most MAX_TILES of them: up to 3.4 times longer than wide they overlap; a longer panorama's
-# tiles leave gaps, which the whole-picture looks still cover.
+# most MAX_TILES of them: they overlap by that share up to 3.4 times longer than wide, by less
+# up to 4 times, and leave gaps beyond (which the whole-picture looks still cover).
 TILE_ASPECT = 1.5
 TILE_OVERLAP = 0.2
 MAX_TILES = 4

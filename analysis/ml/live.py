@@ -3,10 +3,10 @@
 A full analysis of a 640x480 frame costs 50-150 ms on this CPU, most of it MTCNN's image
 pyramid; a camera needs an answer in a few tens of milliseconds. So, per stream:
 
-- BlazeFace finds the faces of every frame (about 2 ms: it reads the picture at 192 px), once
-  as it is and once inside a plain border, so that a face cut by the edge is found too, and
-  once more with the frame mirrored at its left and right edges, which only adds faces (a face
-  cut by one of them is nearly whole there; analysis.ml.fused);
+- BlazeFace finds the faces of every frame (about 1.5 ms a look: it reads the picture at
+  192 px), once as it is and once inside a plain border, so that a face cut by the edge is
+  found too, and once more with the frame mirrored at its left and right edges, which only
+  adds faces (a face cut by one of them is nearly whole there; analysis.ml.fused);
 - the stream's own detector (``auto``: MTCNN with BlazeFace) runs on a copy at most
   LIVE_DETECTION_SIDE px long, about once a second (sooner when the number of faces BlazeFace
   sees changes), but never on more than one frame in FULL_DETECTION_FRAMES: it costs ten quick
@@ -126,11 +126,7 @@ class LiveAnalyser:
                 result=replace(repeat.result, timings_ms={"detect": _ms_since(started)}),
                 repeated=True,
             )
-        # In the frame's pixels, as a photo's faces are (the bordered and mirrored looks box a
-        # face cut by the edge past it).
-        height, width = image.shape[:2]
-        inside = (clip_face(face, width, height) for face in self._detect(image, now))
-        faces = sorted(filter(None, inside), key=lambda face: (face.box.x, face.box.y))
+        faces = sorted(self._detect(image, now), key=lambda face: (face.box.x, face.box.y))
         detected = time.perf_counter()
         numbers = self.tracker.update(now, [face.box for face in faces])
         scores = self.classifier.score([(image, face) for face in faces], self.views)
@@ -182,15 +178,20 @@ class LiveAnalyser:
             return detect_scaled(image, self.full, max_side=LIVE_DETECTION_SIDE)
         # The full detector's smallest face, in this frame's pixels.
         min_size = round(DETECTOR_MIN_FACE * max(image.shape[:2]) / LIVE_DETECTION_SIDE)
-        quick = added(
+        height, width = image.shape[:2]
+        looks = added(
             merge(
                 self.quick.detect(image, min_size=min_size)
                 + self.quick.detect(image, min_size=min_size, border=EDGE_BORDER)
             ),
             self.quick.detect(image, min_size=min_size, border=EDGE_BORDER, mirror=True),
-            image.shape[1],
-            image.shape[0],
+            width,
+            height,
         )
+        # In the frame's pixels, as a photo's faces and the full detector's are (the bordered
+        # and mirrored looks box a face cut by the edge past it), before they are compared
+        # with the full detector's.
+        quick = [f for f in (clip_face(face, width, height) for face in looks) if f is not None]
         if self.full is None:
             return quick
         since = now - self._full_at

@@ -97,6 +97,36 @@ def test_confirmation_maps_the_window_back_to_the_picture() -> None:
     assert not detector.confirmed(_picture([Box(340, 100, 30, 30)]), face)
 
 
+class _Reaching:
+    """On a window (a picture INPUT_SIDE long), answers the given boxes, in its pixels."""
+
+    name = "blazeface"
+
+    def __init__(self, boxes: list[Box]) -> None:
+        self.boxes = boxes
+
+    def detect(self, image: RGBImage, **_: Any) -> list[DetectedFace]:
+        if max(image.shape[:2]) != INPUT_SIDE:
+            return []
+        return [DetectedFace(box, 0.8, "blazeface") for box in self.boxes]
+
+
+def test_a_face_around_the_box_does_not_confirm_it_but_one_past_the_edge_does() -> None:
+    # A bright square three times the unsure box's side, around it: the whole window is
+    # bright, so BlazeFace's face is the window; the box lies inside it but is not that face
+    # (MTCNN also scores parts of faces: a nose and mouth).
+    part = Box(330, 130, 30, 30)
+    detector = FusedDetector(_Cascade([]), _BrightSquares())  # type: ignore[arg-type]
+    assert not detector.confirmed(_picture([Box(300, 100, 90, 90)]), part)
+
+    # A face cut by the left edge: MTCNN's box stops at it, BlazeFace's reaches 90 px past it.
+    # The window around the box is 75x120 px of the picture (x 0-75, y 60-180), enlarged 1.6
+    # times; BlazeFace's face there is (-90, 100, 120, 40) in the picture's pixels.
+    cut = Box(0, 100, 30, 40)
+    reaching = FusedDetector(_Cascade([]), _Reaching([Box(-144, 64, 192, 64)]))  # type: ignore[arg-type]
+    assert reaching.confirmed(np.zeros((400, 600, 3), np.uint8), cut)
+
+
 class _TileFaces:
     """On a square picture (a tile), answers a sure face in its middle and an unsure one cut
     by its right edge; on any other picture, nothing."""
@@ -181,6 +211,9 @@ def test_tiles_overlap_where_the_picture_is_a_whole_number_of_them_long() -> Non
     found = detector.tiled(np.zeros((400, 800, 3), np.uint8), min_size=20)
 
     assert [face.box.x for face in found] == [10, 210, 410]
+    # A panorama five times as wide has four tiles at most, spread evenly.
+    found = detector.tiled(np.zeros((400, 2000, 3), np.uint8), min_size=20)
+    assert [face.box.x for face in found] == [10, 543, 1077, 1610]
 
 
 class _Looks:

@@ -147,6 +147,21 @@ def test_the_full_detector_runs_once_a_second_and_its_extra_faces_are_carried() 
     assert boxes[5] == [Box(100, 100, 120, 120), Box(500, 80, 40, 40)]
 
 
+def test_a_face_cut_by_the_edge_is_not_carried_beside_itself() -> None:
+    # BlazeFace's mirrored look boxes a face cut by the right edge whole, 90 px past it; the
+    # full detector (on the 320 px copy) boxes its part inside the frame. Compared inside the
+    # frame they are one face, so the full detector's is not carried beside BlazeFace's.
+    quick = FakeQuickDetector([], mirrored=[Box(610, 100, 120, 120)])
+    full = FakeDetector([Box(290, 45, 30, 70)])
+    analyser = LiveAnalyser(classifier=fake_scorer(), passes=1, full=full, quick=quick)
+    boxes = [
+        [face.face.box for face in analyser.analyse(_frame(step), now=step * 0.1).result.faces]
+        for step in range(3)
+    ]
+    assert len(full.calls) == 1
+    assert boxes == [[Box(580, 90, 60, 140)], [Box(610, 100, 30, 120)], [Box(610, 100, 30, 120)]]
+
+
 def test_a_change_in_the_number_of_faces_brings_the_full_detection_forward() -> None:
     quick = FakeQuickDetector([Box(100, 100, 120, 120)])
     full = FakeDetector([Box(50, 50, 60, 60)])
