@@ -177,8 +177,8 @@ class LiveAnalyser:
             assert self.full is not None  # noqa: S101 - checked in __init__
             return detect_scaled(image, self.full, max_side=LIVE_DETECTION_SIDE)
         # The full detector's smallest face, in this frame's pixels.
-        min_size = round(DETECTOR_MIN_FACE * max(image.shape[:2]) / LIVE_DETECTION_SIDE)
         height, width = image.shape[:2]
+        min_size = round(DETECTOR_MIN_FACE * max(height, width) / LIVE_DETECTION_SIDE)
         looks = added(
             merge(
                 self.quick.detect(image, min_size=min_size)

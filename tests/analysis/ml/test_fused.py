@@ -3,6 +3,7 @@ real ones on real photos: test_real_models)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -128,34 +129,46 @@ def test_a_face_around_the_box_does_not_confirm_it_but_one_past_the_edge_does() 
 
 
 class _TileFaces:
-    """On a square picture (a tile), answers a sure face in its middle and an unsure one cut
-    by its right edge; on any other picture, nothing."""
+    """On a square picture (a tile), answers the faces ``faces`` gives for its side, and
+    records the tile's shape; on any other picture, nothing."""
 
     name = "blazeface"
 
-    def __init__(self) -> None:
-        self.tiles = 0
+    def __init__(self, faces: Callable[[int], list[DetectedFace]]) -> None:
+        self.faces = faces
+        self.tiles: list[tuple[int, int]] = []
 
     def detect(self, image: RGBImage, *, min_size: int = 20, **_: Any) -> list[DetectedFace]:
         height, width = image.shape[:2]
         if height != width:
             return []
-        self.tiles += 1
-        return [
-            DetectedFace(Box(width // 2 - 20, 100, 40, 40), MIN_SCORE + 0.2, "blazeface"),
-            DetectedFace(Box(width - 20, 200, 40, 40), MIN_SCORE - 0.05, "blazeface"),
-        ]
+        self.tiles.append((height, width))
+        return self.faces(width)
+
+
+def _middle_and_cut(side: int) -> list[DetectedFace]:
+    """A sure face in the tile's middle and an unsure one cut by its right edge."""
+    return [
+        DetectedFace(Box(side // 2 - 20, 100, 40, 40), MIN_SCORE + 0.2, "blazeface"),
+        DetectedFace(Box(side - 20, 200, 40, 40), MIN_SCORE - 0.05, "blazeface"),
+    ]
+
+
+def _top_left_with_landmarks(side: int) -> list[DetectedFace]:
+    """One face near the tile's top left, with landmarks."""
+    eyes = Landmarks((20.0, 30.0), (40.0, 30.0), (30.0, 40.0), (22.0, 50.0), (38.0, 50.0))
+    return [DetectedFace(Box(10, 20, 40, 40), MIN_SCORE + 0.2, "blazeface", eyes)]
 
 
 def test_a_wide_picture_is_also_read_in_square_tiles_mapped_back_to_it() -> None:
-    tiles = _TileFaces()
+    tiles = _TileFaces(_middle_and_cut)
     detector = FusedDetector(_Cascade([]), tiles)  # type: ignore[arg-type]
 
     found = detector.tiled(np.zeros((400, 1000, 3), np.uint8), min_size=20)
 
     # Three 400 px tiles, at 0, 300 and 600: the sure face of each, in the picture's pixels;
     # the unsure one only where the tile's edge is the picture's own (the last tile).
-    assert tiles.tiles == 3
+    assert len(tiles.tiles) == 3
     assert sorted(face.box.as_list() for face in found) == [
         [180, 100, 40, 40],
         [480, 100, 40, 40],
@@ -164,28 +177,11 @@ def test_a_wide_picture_is_also_read_in_square_tiles_mapped_back_to_it() -> None
     ]
     # A picture nearly square is not tiled.
     assert detector.tiled(np.zeros((400, 500, 3), np.uint8), min_size=20) == []
-    assert tiles.tiles == 3
-
-
-class _LandmarkedTileFaces:
-    """On a square picture (a tile), answers one face near its top left, with landmarks."""
-
-    name = "blazeface"
-
-    def __init__(self) -> None:
-        self.tiles: list[tuple[int, int]] = []
-
-    def detect(self, image: RGBImage, *, min_size: int = 20, **_: Any) -> list[DetectedFace]:
-        height, width = image.shape[:2]
-        if height != width:
-            return []
-        self.tiles.append((height, width))
-        eyes = Landmarks((20.0, 30.0), (40.0, 30.0), (30.0, 40.0), (22.0, 50.0), (38.0, 50.0))
-        return [DetectedFace(Box(10, 20, 40, 40), MIN_SCORE + 0.2, "blazeface", eyes)]
+    assert len(tiles.tiles) == 3
 
 
 def test_a_tall_picture_is_tiled_down_its_length_with_landmarks_mapped_back() -> None:
-    tiles = _LandmarkedTileFaces()
+    tiles = _TileFaces(_top_left_with_landmarks)
     detector = FusedDetector(_Cascade([]), tiles)  # type: ignore[arg-type]
 
     found = detector.tiled(np.zeros((1000, 400, 3), np.uint8), min_size=20)
@@ -203,7 +199,7 @@ def test_a_tall_picture_is_tiled_down_its_length_with_landmarks_mapped_back() ->
 
 
 def test_tiles_overlap_where_the_picture_is_a_whole_number_of_them_long() -> None:
-    tiles = _LandmarkedTileFaces()
+    tiles = _TileFaces(_top_left_with_landmarks)
     detector = FusedDetector(_Cascade([]), tiles)  # type: ignore[arg-type]
 
     # Twice as wide as high: two tiles would meet edge to edge at x=400 and cut in two any
