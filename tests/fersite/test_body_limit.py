@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import LazySettings
 
+from accounts.models import User
+from accounts.services import api_token_create
 from fersite.body_limit import RequestBodyLimit
 
 LIMIT = 64 * 1024
@@ -220,3 +222,22 @@ def test_only_job_submissions_with_credentials_get_the_larger_limit(
     ).encode()
     answer, _ = _exchange(asgi_live_server, head, [body])
     assert answer == status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_malformed_upload_gets_the_apis_error_from_the_server(
+    asgi_live_server: str, alice: User
+) -> None:
+    # Multipart without a boundary. Twisted, under Daphne, used to parse every multipart body
+    # itself (a copy that Daphne never reads) and answered this one with its own HTML page;
+    # the body must reach Django, whose answer is the API's JSON error shape.
+    key = api_token_create(user=alice, name="upload").key
+    body = b'--abc\r\nContent-Disposition: form-data; name="tta"\r\n\r\n10\r\n--abc--\r\n'
+    head = (
+        f"POST /api/v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {key}\r\n"
+        f"Content-Type: multipart/form-data\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    status, answer = _exchange(asgi_live_server, head, [body])
+    assert status == 400
+    assert answer["error"]["code"] == "parse_error"
