@@ -8,7 +8,10 @@ one without a length (chunked) once it passes the limit, so the server never hol
 the limit. :func:`install` makes Daphne use it; :mod:`fersite.body_limit` stays the limit for
 any other ASGI server.
 
-The same class stops Twisted from parsing form bodies. By default Twisted's request parses
+Daphne's websockets take messages up to the site's WEBSOCKET_MAX_MESSAGE_BYTES (Daphne's own
+default is 1 MB, under the camera's 4 MB frames).
+
+The request class also stops Twisted from parsing form bodies. By default Twisted's request parses
 every multipart or URL-encoded body into ``request.args`` with the e-mail parser before Daphne
 sees it: a second copy of each upload that Daphne never reads (it hands the raw body to
 Django), 6 ms of a 465 KB photo's answer on the development machine, and Twisted's own HTML
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from daphne import http_protocol
+from daphne import http_protocol, ws_protocol
+from daphne import server as daphne_server
 from twisted.internet import reactor
 
 from fersite.body_limit import has_credentials, request_body_limit, too_large_body
@@ -117,6 +121,20 @@ class LimitedWebRequest(http_protocol.WebRequest):
             channel.loseConnection()
 
 
+class LimitedWebSocketFactory(ws_protocol.WebSocketFactory):
+    """Daphne's websocket factory, with the site's limit on a message and on a frame."""
+
+    def setProtocolOptions(self, **options: Any) -> None:  # noqa: N802 - Autobahn's name.
+        from django.conf import settings
+
+        limit = int(settings.WEBSOCKET_MAX_MESSAGE_BYTES)
+        options.update(maxMessagePayloadSize=limit, maxFramePayloadSize=limit)
+        super().setProtocolOptions(**options)
+
+
 def install() -> None:
-    """Make Daphne's HTTP factory build LimitedWebRequest instead of its own request."""
+    """Make Daphne build LimitedWebRequest instead of its own request, and its websocket
+    factory LimitedWebSocketFactory (Daphne's server takes both from these modules when it
+    starts, after the application is imported)."""
     http_protocol.WebRequest = LimitedWebRequest
+    cast(Any, daphne_server).WebSocketFactory = LimitedWebSocketFactory

@@ -296,6 +296,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 REQUEST_MAX_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 # (Except where jobs are submitted: REQUEST_MAX_BYTES_BY_PATH, below.)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+# A websocket message over this closes its socket (under Daphne: fersite.daphne_limits). It
+# holds a camera frame (camera.services.MAX_FRAME_BYTES, 4 MB) with room to spare, so that a
+# frame a little over that limit is answered with the camera's error instead of cut off.
+WEBSOCKET_MAX_MESSAGE_BYTES = 5 * 1024 * 1024
 
 # Saved analyses older than this many days are deleted by `manage.py archive_purge`; 0 keeps all.
 ARCHIVE_RETENTION_DAYS = env_int("ARCHIVE_RETENTION_DAYS", 0, minimum=0)

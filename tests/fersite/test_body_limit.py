@@ -241,3 +241,25 @@ def test_a_malformed_upload_gets_the_apis_error_from_the_server(
     status, answer = _exchange(asgi_live_server, head, [body])
     assert status == 400
     assert answer["error"]["code"] == "parse_error"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_camera_frame_over_its_limit_is_answered_not_cut_off(
+    asgi_live_server: str, alice: User
+) -> None:
+    # The camera refuses a frame over MAX_FRAME_BYTES (4 MB) with an error the page can show.
+    # Daphne's own limit on a websocket message (1 MB by default) cut every frame over it off
+    # with a close, before the camera could answer; and refused frames of 1-4 MB it accepts.
+    from benchmarks.wsclient import WebSocket
+    from camera.services import MAX_FRAME_BYTES
+
+    key = api_token_create(user=alice, name="camera").key
+    socket_ = WebSocket(asgi_live_server, "/ws/camera/", key)
+    try:
+        assert socket_.receive_json()["type"] == "ready"
+        socket_.send_binary(b"\xff" * (MAX_FRAME_BYTES + 1))
+        answer = socket_.receive_json()
+    finally:
+        socket_.close()
+    assert answer["type"] == "error"
+    assert answer["error"]["code"] == "file_too_large"
