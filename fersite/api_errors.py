@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -31,6 +33,10 @@ class ApiError(Protocol):
     http_status: int
 
 
+def _error(code: str, message: str, status: int = 400) -> Response:
+    return Response({"error": {"code": code, "message": message}}, status=status)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApiError) and not isinstance(exc, exceptions.APIException):
         retry_after = getattr(exc, "retry_after", None)
@@ -39,6 +45,21 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=exc.http_status,
             headers={"Retry-After": str(retry_after)} if retry_after else None,
         )
+    # Django's limits on a request, met while DRF reads its form or query, would otherwise
+    # reach Django's HTML 400 page.
+    if isinstance(exc, TooManyFilesSent):
+        return _error(
+            "validation_error",
+            f"Too many files in one request: at most {settings.BATCH_MAX_FILES}.",
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return _error(
+            "validation_error",
+            "Too many form fields or query parameters in one request: at most "
+            f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}.",
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return _error("file_too_large", "The request's form fields are too large.", status=413)
     # Django's own 404 and 403 become DRF's, so that they get the same error shape.
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
