@@ -1,18 +1,58 @@
-"""Serving stored files through a view that has already checked who may see them."""
+"""Serving stored files through a view that has already checked who may see them.
+
+Under ASGI, Django reads a streaming response with a synchronous iterator (a file) to its end,
+into a list, before it sends the first byte: a 256 MB video was held in memory, and sent only
+once all of it was read. The responses here hand the server one block at a time instead, each
+read in a worker thread, so that the server (fersite.daphne_limits) reads no faster than the
+client takes them.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
+from asgiref.sync import sync_to_async
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, StreamingHttpResponse
 
 logger = logging.getLogger(__name__)
 
 # What opening a stored file raises when it is gone: the disk's and S3's errors.
 STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+# Bytes read from storage at a time.
+BLOCK_SIZE = 256 * 1024
+
+
+async def _block_by_block(response: StreamingHttpResponse) -> AsyncIterator[bytes]:
+    """``response``'s synchronous content, each block read in a worker thread when asked for."""
+    blocks = iter(cast(Iterator[bytes], response.streaming_content))
+    step = sync_to_async(_next_block, thread_sensitive=False)
+    while (block := await step(blocks)) is not None:
+        yield block
+
+
+def _next_block(blocks: Iterator[bytes]) -> bytes | None:
+    return next(blocks, None)
+
+
+class BlockStreamingResponse(StreamingHttpResponse):
+    """A streaming response that an ASGI server gets block by block (see the module)."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _block_by_block(self)
+
+
+class BlockFileResponse(FileResponse):
+    """A file response that an ASGI server gets block by block (see the module)."""
+
+    block_size = BLOCK_SIZE
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _block_by_block(self)
 
 
 def private_file_response(field: FieldFile, *, content_type: str, max_age: int) -> FileResponse:
@@ -34,6 +74,6 @@ def stored_file_response(
         # The row outlived its file (lost disk, bucket cleaned by hand): a 404, logged.
         logger.warning("Stored file %s cannot be opened: %s", name, exc)
         raise Http404("The file is missing from storage") from exc
-    response = FileResponse(handle, content_type=content_type)
+    response = BlockFileResponse(handle, content_type=content_type)
     response["Cache-Control"] = f"private, max-age={max_age}"
     return response

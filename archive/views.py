@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import NotFound
 
 from accounts.api.throttling import allowance
-from accounts.files import private_file_response
+from accounts.files import BlockFileResponse, private_file_response
 from accounts.forms import PasswordConfirmForm
 from accounts.selectors import owner_of
 from analysis.ml.loaders import ENHANCERS
@@ -136,7 +136,7 @@ def export_response(
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     filename = f"emotion-archive-{stamp}.{extension}"
     if fmt == "zip":
-        return FileResponse(
+        return BlockFileResponse(
             exports.export_zip(analyses, people),
             as_attachment=True,
             filename=filename,

@@ -1,25 +1,27 @@
-"""The request body limit inside Daphne, which otherwise receives a whole body before the
-application sees the request.
+"""What the site changes in Daphne, installed by :func:`install` (fersite.asgi calls it, before
+Daphne's server starts):
 
-Daphne (through Twisted) reads the entire body to a temporary file, then hands all of it to the
-application's queue at once, in memory; an ASGI middleware can answer 413 only after that. This
-request class refuses a body from its declared length as soon as the headers are in, and stops
-one without a length (chunked) once it passes the limit, so the server never holds more than
-the limit. :func:`install` makes Daphne use it; :mod:`fersite.body_limit` stays the limit for
-any other ASGI server.
-
-Daphne's websockets take messages up to the site's WEBSOCKET_MAX_MESSAGE_BYTES (Daphne's own
-default is 1 MB, under the camera's 4 MB frames).
-
-The request class also stops Twisted from parsing form bodies. By default Twisted's request parses
-every multipart or URL-encoded body into ``request.args`` with the e-mail parser before Daphne
-sees it: a second copy of each upload that Daphne never reads (it hands the raw body to
-Django), 6 ms of a 465 KB photo's answer on the development machine, and Twisted's own HTML
-page, not the API's JSON error, for a multipart body that its parser refuses.
+- **Bodies over the limit are refused before they are read.** Daphne (through Twisted) reads
+  a whole body to a temporary file, then hands all of it to the application at once, in
+  memory; an ASGI middleware can answer 413 only after that. The request refuses a body from
+  its declared length as soon as the headers are in, and stops one without a length (chunked)
+  once it passes the limit. :mod:`fersite.body_limit` stays the limit for other ASGI servers.
+- **Form bodies are left to Django.** Twisted's request parses every multipart or URL-encoded
+  body into ``request.args`` with the e-mail parser, which Daphne never reads: a second copy
+  of each upload, made in the event loop (6 ms of a 465 KB photo's answer; for a 100 MB video,
+  1.2 GB and 2.3 s in which nothing else was answered), and Twisted's own HTML page instead of
+  the API's JSON error for a multipart body that parser refuses.
+- **Responses go no faster than the client takes them.** Daphne writes each part of a response
+  into Twisted's buffer at once, so a large download to a slow client (a paused video) was
+  read into memory whole. The request now registers with Twisted as a producer, and the
+  application's ``send`` of a part waits while Twisted's buffer for that client is full.
+- **Websocket messages up to WEBSOCKET_MAX_MESSAGE_BYTES** (Daphne's own limit is 1 MB, under
+  the camera's 4 MB frames).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 from daphne import http_protocol, ws_protocol
@@ -34,9 +36,27 @@ LINGER_SECONDS = 2.0
 LINGER_BYTES = 64 * 1024 * 1024
 
 
+class _Pacer:
+    """A push producer for Twisted, told when a client's buffer fills and empties; a
+    response's sender waits on ``writable`` meanwhile."""
+
+    def __init__(self) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    def pauseProducing(self) -> None:  # noqa: N802 - Twisted's name.
+        self.writable.clear()
+
+    def resumeProducing(self) -> None:  # noqa: N802 - Twisted's name.
+        self.writable.set()
+
+    def stopProducing(self) -> None:  # noqa: N802 - Twisted's name.
+        self.writable.set()
+
+
 class LimitedWebRequest(http_protocol.WebRequest):
-    """Daphne's request, refusing bodies over the site's limit before reading them, and
-    leaving form bodies to Django."""
+    """Daphne's request: it refuses bodies over the site's limit before reading them, leaves
+    form bodies to Django, and paces its response to the client (see the module)."""
 
     _refused = False
     _body_received = 0
@@ -47,6 +67,27 @@ class LimitedWebRequest(http_protocol.WebRequest):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["parsePOSTFormSubmission"] = False
         super().__init__(*args, **kwargs)
+        self._pacer = _Pacer()
+
+    def handle_reply(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and self.producer is None:
+            self.registerProducer(self._pacer, True)
+        super().handle_reply(message)
+
+    async def writable(self) -> None:
+        """Return once the client has room for more of the response (or is gone)."""
+        await self._pacer.writable.wait()
+
+    def finish(self) -> None:
+        # Twisted wants the producer gone before a request ends.
+        if self.producer is not None:
+            self.unregisterProducer()
+        super().finish()
+
+    def connectionLost(self, reason: Any) -> None:  # noqa: N802 - Twisted's name.
+        # A sender waiting for room must not wait for a client that has gone.
+        self._pacer.stopProducing()
+        super().connectionLost(reason)
 
     def _limit(self) -> int:
         # The request line is parsed before the headers; Twisted hands it to the request only
@@ -132,9 +173,23 @@ class LimitedWebSocketFactory(ws_protocol.WebSocketFactory):
         super().setProtocolOptions(**options)
 
 
+_daphne_handle_reply = daphne_server.Server.handle_reply
+
+
+async def _paced_handle_reply(self: Any, protocol: Any, message: dict[str, Any]) -> None:
+    """Daphne's server hands a message of the application to its connection; a part of a
+    response that more parts follow returns once the client has room for them."""
+    await _daphne_handle_reply(self, protocol, message)
+    if message["type"] == "http.response.body" and message.get("more_body"):
+        writable = getattr(protocol, "writable", None)
+        if writable is not None:
+            await writable()
+
+
 def install() -> None:
-    """Make Daphne build LimitedWebRequest instead of its own request, and its websocket
-    factory LimitedWebSocketFactory (Daphne's server takes both from these modules when it
-    starts, after the application is imported)."""
+    """Make Daphne build LimitedWebRequest instead of its own request and its websocket factory
+    LimitedWebSocketFactory (its server takes both from these modules when it starts, after
+    the application is imported), and pace the application's responses."""
     http_protocol.WebRequest = LimitedWebRequest
     cast(Any, daphne_server).WebSocketFactory = LimitedWebSocketFactory
+    cast(Any, daphne_server.Server).handle_reply = _paced_handle_reply

@@ -19,7 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
-from accounts.files import STORAGE_ERRORS, stored_file_response
+from accounts.files import (
+    BLOCK_SIZE,
+    STORAGE_ERRORS,
+    BlockStreamingResponse,
+    stored_file_response,
+)
 from accounts.models import User
 from accounts.selectors import owner_of
 from analysis.ml.loaders import DETECTORS, ENHANCERS
@@ -286,7 +291,7 @@ def file_response(
             left = length
             try:
                 while left > 0:
-                    data = handle.read(min(left, 256 * 1024))
+                    data = handle.read(min(left, BLOCK_SIZE))
                     if not data:
                         return
                     left -= len(data)
@@ -294,7 +299,7 @@ def file_response(
             finally:
                 handle.close()
 
-        partial_content = StreamingHttpResponse(chunks(), status=206, content_type=content_type)
+        partial_content = BlockStreamingResponse(chunks(), status=206, content_type=content_type)
         partial_content["Content-Range"] = f"bytes {start}-{end}/{size}"
         partial_content["Content-Length"] = str(length)
         partial_content["Accept-Ranges"] = "bytes"

@@ -4,18 +4,24 @@ server (Daphne) and by the ASGI middleware that guards any other server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import LazySettings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from accounts.models import User
 from accounts.services import api_token_create
+from archive.models import Job
 from fersite.body_limit import RequestBodyLimit
 
 LIMIT = 64 * 1024
@@ -263,3 +269,49 @@ def test_a_camera_frame_over_its_limit_is_answered_not_cut_off(
         socket_.close()
     assert answer["type"] == "error"
     assert answer["error"]["code"] == "file_too_large"
+
+
+def _read_offset(path: str) -> int | None:
+    """How far this process has read the open file ``path`` (None: it is not open)."""
+    for link in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if str(link.readlink()) == path:
+                for line in Path(f"/proc/self/fdinfo/{link.name}").read_text().splitlines():
+                    if line.startswith("pos:"):
+                        return int(line.split()[1])
+    return None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("range_header", ["", "Range: bytes=0-\r\n"])
+def test_a_download_is_read_no_faster_than_the_client_takes_it(
+    asgi_live_server: str, alice: User, range_header: str
+) -> None:
+    # A client that stops reading (a paused video) must not make the server read the whole
+    # file: Django under ASGI used to read it all into memory before sending a byte, and
+    # Daphne wrote every part into Twisted's buffer at once.
+    size = 64 * 1024 * 1024
+    name = default_storage.save("jobs/paced.mp4", ContentFile(b"\0" * size))
+    job = Job.objects.create(owner=alice, kind="video", state="done", files={"video": name})
+    key = api_token_create(user=alice, name="download").key
+    path = default_storage.path(name)
+    parts = urlsplit(asgi_live_server)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((parts.hostname, parts.port))
+        sock.sendall(
+            f"GET /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Token {key}\r\n{range_header}\r\n".encode()
+        )
+        assert sock.recv(12).startswith(b"HTTP/1.1 20")
+        time.sleep(2)  # the client reads nothing more meanwhile
+        offset = _read_offset(path)
+        assert offset is not None, "the server read the whole file and closed it"
+        # Socket buffers and a block or two; not the file.
+        assert offset < size // 4
+    # The client went away: the server stops waiting for it and closes the file.
+    for _ in range(50):
+        if _read_offset(path) is None:
+            break
+        time.sleep(0.1)
+    assert _read_offset(path) is None
