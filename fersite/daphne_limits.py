@@ -16,7 +16,10 @@ Daphne's server starts):
   read into memory whole. The request now registers with Twisted as a producer, and the
   application's ``send`` of a part waits while Twisted's buffer for that client is full.
 - **Websocket messages up to WEBSOCKET_MAX_MESSAGE_BYTES** (Daphne's own limit is 1 MB, under
-  the camera's 4 MB frames).
+  the camera's 4 MB frames), **and no more than WEBSOCKET_QUEUE of them waiting.** Daphne
+  queues every message of a client for the application without end; while the application
+  was busy with one (a capture), a client that kept sending filled the server's memory. Past
+  the limit the server stops reading from that client, and TCP holds it back.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ from fersite.body_limit import has_credentials, request_body_limit, too_large_bo
 # this much of it, before the connection closes.
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 64 * 1024 * 1024
+# A websocket's messages that may wait for the application before its client is no longer
+# read from (the camera's latest frame replaces the one before, so it never needs many), and
+# how often a paused websocket looks whether they were taken.
+WEBSOCKET_QUEUE = 8
+WEBSOCKET_POLL_SECONDS = 0.02
 
 
 class _Pacer:
@@ -162,8 +170,33 @@ class LimitedWebRequest(http_protocol.WebRequest):
             channel.loseConnection()
 
 
+class PacedWebSocketProtocol(ws_protocol.WebSocketProtocol):
+    """Daphne's websocket, which stops reading from its client while more than
+    WEBSOCKET_QUEUE of its messages wait for the application, until half of them are taken."""
+
+    _paused = False
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802, N803 - Autobahn's names.
+        super().onMessage(payload, isBinary)
+        queue = getattr(self, "application_queue", None)
+        if queue is not None and queue.qsize() > WEBSOCKET_QUEUE and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+            self._resume_when_taken()
+
+    def _resume_when_taken(self) -> None:
+        if self.application_queue.qsize() > WEBSOCKET_QUEUE // 2 and self.transport.connected:
+            cast(Any, reactor).callLater(WEBSOCKET_POLL_SECONDS, self._resume_when_taken)
+            return
+        self._paused = False
+        self.transport.resumeProducing()
+
+
 class LimitedWebSocketFactory(ws_protocol.WebSocketFactory):
-    """Daphne's websocket factory, with the site's limit on a message and on a frame."""
+    """Daphne's websocket factory, with the site's limit on a message and on a frame, and
+    websockets that stop reading while their messages wait."""
+
+    protocol = PacedWebSocketProtocol
 
     def setProtocolOptions(self, **options: Any) -> None:  # noqa: N802 - Autobahn's name.
         from django.conf import settings

@@ -315,3 +315,32 @@ def test_a_download_is_read_no_faster_than_the_client_takes_it(
             break
         time.sleep(0.1)
     assert _read_offset(path) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_server_stops_reading_a_websocket_whose_messages_wait(
+    asgi_live_server: str, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While the application is busy with one message, the next ones wait in Daphne's queue
+    # for it; a client that keeps sending must be held back by TCP, not kept in memory.
+    from benchmarks.wsclient import WebSocket
+    from camera.consumers import CameraConsumer
+
+    async def busy(self: CameraConsumer, data: bytes) -> None:
+        await asyncio.sleep(20)
+
+    monkeypatch.setattr(CameraConsumer, "_frame", busy)
+    key = api_token_create(user=alice, name="camera").key
+    client = WebSocket(asgi_live_server, "/ws/camera/", key, timeout=2)
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    message, sent = b"\0" * (64 * 1024), 0
+    try:
+        assert client.receive_json()["type"] == "ready"
+        with contextlib.suppress(TimeoutError):
+            while sent < 64 * 1024 * 1024:
+                client.send_binary(message)
+                sent += len(message)
+    finally:
+        client.close()
+    # A few messages in the queue and the sockets' buffers; not all that was offered.
+    assert sent < 16 * 1024 * 1024
