@@ -65,6 +65,10 @@ class WebSocket:
 
     def receive_json(self) -> Any:
         """The next text message, parsed (control frames are skipped)."""
+        return json.loads(self.receive_text())
+
+    def receive_text(self) -> str:
+        """The next text message (control frames are skipped)."""
         while True:
             first, second = self._exactly(2)
             length = second & 0x7F
@@ -79,7 +83,7 @@ class WebSocket:
                 continue  # a ping or pong
             if first != 0x81:
                 raise ConnectionError(f"not one whole text frame: {first:#x}")
-            return json.loads(payload)
+            return payload.decode()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ from archive.routing import websocket_urlpatterns as archive_websockets  # noqa:
 from camera.routing import websocket_urlpatterns as camera_websockets  # noqa: E402
 from fersite import daphne_limits  # noqa: E402
 from fersite.body_limit import RequestBodyLimit  # noqa: E402
+from fersite.socket_threads import ThreadPerSocket  # noqa: E402
 
 # Apps that need to act when the server starts (the models' warm-up) say so on their AppConfig.
 for config in apps.get_app_configs():
@@ -31,9 +32,11 @@ websockets = camera_websockets + archive_websockets
 application = ProtocolTypeRouter(
     {
         "http": RequestBodyLimit(django_asgi_app),
-        "websocket": OriginValidatorForSessions(
-            AuthMiddlewareStack(
-                VerifiedUserMiddleware(URLRouter(camera_websockets + archive_websockets))
+        "websocket": ThreadPerSocket(
+            OriginValidatorForSessions(
+                AuthMiddlewareStack(
+                    VerifiedUserMiddleware(URLRouter(camera_websockets + archive_websockets))
+                )
             )
         ),
     }

@@ -344,3 +344,41 @@ def test_the_server_stops_reading_a_websocket_whose_messages_wait(
         client.close()
     # A few messages in the queue and the sockets' buffers; not all that was offered.
     assert sent < 16 * 1024 * 1024
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_sockets_slow_database_work_does_not_hold_up_another(
+    asgi_live_server: str, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Channels runs each websocket's database calls on one thread shared by the process
+    # unless each socket has its own context: one socket's slow save held up every other.
+    import threading
+
+    from channels.db import database_sync_to_async
+
+    import accounts.websocket
+    from benchmarks.wsclient import WebSocket
+
+    entered, release = threading.Event(), threading.Event()
+
+    @database_sync_to_async
+    def slow_token_check(key: str, user_id: int) -> bool:
+        entered.set()
+        release.wait(30)
+        return True
+
+    key = api_token_create(user=alice, name="sockets").key
+    camera = WebSocket(asgi_live_server, "/ws/camera/", key)
+    jobs = WebSocket(asgi_live_server, "/ws/jobs/", key, timeout=10)
+    try:
+        assert camera.receive_json()["type"] == "ready"
+        monkeypatch.setattr(accounts.websocket, "_token_valid", slow_token_check)
+        # A capture checks the token again first: that check now waits.
+        camera.send_text('{"type": "capture"}')
+        assert entered.wait(10)
+        jobs.send_text("ping")
+        assert jobs.receive_text() == "pong"
+    finally:
+        release.set()
+        camera.close()
+        jobs.close()
