@@ -2,9 +2,10 @@
 
 Under ASGI, Django reads a streaming response with a synchronous iterator (a file) to its end,
 into a list, before it sends the first byte: a 256 MB video was held in memory, and sent only
-once all of it was read. The responses here hand the server one block at a time instead, each
-read in a worker thread, so that the server (fersite.daphne_limits) reads no faster than the
-client takes them.
+once all of it was read. The responses here hand the server one block at a time instead, so
+that the server (fersite.daphne_limits) reads no faster than the client takes them. (On S3,
+django-storages first fetches the whole object to a temporary file, spilled to disk past
+FILE_UPLOAD_MAX_MEMORY_SIZE: the settings give it that limit.)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import cast
 from asgiref.sync import sync_to_async
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import Storage
+from django.db import connections
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, StreamingHttpResponse
 
@@ -28,9 +30,13 @@ BLOCK_SIZE = 256 * 1024
 
 
 async def _block_by_block(response: StreamingHttpResponse) -> AsyncIterator[bytes]:
-    """``response``'s synchronous content, each block read in a worker thread when asked for."""
+    """``response``'s synchronous content, each block read when asked for, on the request's
+    own thread (where Django also closes the response: never while a block is being read)."""
+    # The view is done with the database: a client that takes its time (a paused video) must
+    # not hold a connection meanwhile.
+    await sync_to_async(connections.close_all)()
     blocks = iter(cast(Iterator[bytes], response.streaming_content))
-    step = sync_to_async(_next_block, thread_sensitive=False)
+    step = sync_to_async(_next_block)
     while (block := await step(blocks)) is not None:
         yield block
 
@@ -49,9 +55,10 @@ class BlockStreamingResponse(StreamingHttpResponse):
 class BlockFileResponse(FileResponse):
     """A file response that an ASGI server gets block by block (see the module)."""
 
-    block_size = BLOCK_SIZE
-
     def __aiter__(self) -> AsyncIterator[bytes]:
+        # Django's ASGI handler sets every file response's block size to its own chunk size
+        # (64 KB); read larger blocks, fewer trips to a thread.
+        self.block_size = BLOCK_SIZE
         return _block_by_block(self)
 
 

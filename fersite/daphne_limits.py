@@ -14,12 +14,14 @@ Daphne's server starts):
 - **Responses go no faster than the client takes them.** Daphne writes each part of a response
   into Twisted's buffer at once, so a large download to a slow client (a paused video) was
   read into memory whole. The request now registers with Twisted as a producer, and the
-  application's ``send`` of a part waits while Twisted's buffer for that client is full.
+  application's ``send`` of a part waits while Twisted's buffer for that client is full (at
+  most SEND_STALL_SECONDS). A HEAD request gets the headers alone (Daphne sent the body too).
 - **Websocket messages up to WEBSOCKET_MAX_MESSAGE_BYTES** (Daphne's own limit is 1 MB, under
   the camera's 4 MB frames), **and no more than WEBSOCKET_QUEUE of them waiting.** Daphne
   queues every message of a client for the application without end; while the application
   was busy with one (a capture), a client that kept sending filled the server's memory. Past
-  the limit the server stops reading from that client, and TCP holds it back.
+  the limit (a read from the network may bring a few more) the server stops reading from that
+  client, and TCP holds it back.
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ from fersite.body_limit import has_credentials, request_body_limit, too_large_bo
 # this much of it, before the connection closes.
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 64 * 1024 * 1024
+# A client that takes no more of a response for this long is disconnected (as a proxy's send
+# timeout would): a paused video asks again, with a range, when it plays on.
+SEND_STALL_SECONDS = 60.0
 # A websocket's messages that may wait for the application before its client is no longer
 # read from (the camera's latest frame replaces the one before, so it never needs many), and
 # how often a paused websocket looks whether they were taken.
-WEBSOCKET_QUEUE = 8
+WEBSOCKET_QUEUE = 4
 WEBSOCKET_POLL_SECONDS = 0.02
 
 
@@ -80,16 +85,30 @@ class LimitedWebRequest(http_protocol.WebRequest):
     def handle_reply(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and self.producer is None:
             self.registerProducer(self._pacer, True)
+        elif message["type"] == "http.response.body" and self.method == b"HEAD":
+            # Daphne writes a body past Twisted's guard against one for HEAD (on a kept-alive
+            # connection, it would be read as the next answer): the headers alone, and the
+            # request ends, which tells the application that the client is gone.
+            if self.finished:
+                return
+            message = {"type": "http.response.body"}
         super().handle_reply(message)
 
     async def writable(self) -> None:
-        """Return once the client has room for more of the response (or is gone)."""
-        await self._pacer.writable.wait()
+        """Return once the client has room for more of the response, or is gone; one that
+        takes nothing for SEND_STALL_SECONDS is disconnected."""
+        if self._pacer.writable.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._pacer.writable.wait(), SEND_STALL_SECONDS)
+        except TimeoutError:
+            self.transport.abortConnection()
 
     def finish(self) -> None:
         # Twisted wants the producer gone before a request ends.
         if self.producer is not None:
             self.unregisterProducer()
+        self._pacer.stopProducing()
         super().finish()
 
     def connectionLost(self, reason: Any) -> None:  # noqa: N802 - Twisted's name.

@@ -226,6 +226,9 @@ if AWS_STORAGE_BUCKET_NAME:
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
+            # A stored file that is read (served, analysed) is fetched whole first; past this
+            # it goes to a temporary file on disk, not memory (the default, 0, never spills).
+            "max_memory_size": 4 * 1024 * 1024,
         },
     }
 else:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from django.core.files.storage import default_storage
 from accounts.models import User
 from accounts.services import api_token_create
 from archive.models import Job
+from fersite import daphne_limits
 from fersite.body_limit import RequestBodyLimit
 
 LIMIT = 64 * 1024
@@ -285,11 +287,12 @@ def _read_offset(path: str) -> int | None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("range_header", ["", "Range: bytes=0-\r\n"])
 def test_a_download_is_read_no_faster_than_the_client_takes_it(
-    asgi_live_server: str, alice: User, range_header: str
+    asgi_live_server: str, alice: User, range_header: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A client that stops reading (a paused video) must not make the server read the whole
     # file: Django under ASGI used to read it all into memory before sending a byte, and
     # Daphne wrote every part into Twisted's buffer at once.
+    monkeypatch.setattr(daphne_limits, "SEND_STALL_SECONDS", 4.0)
     size = 64 * 1024 * 1024
     name = default_storage.save("jobs/paced.mp4", ContentFile(b"\0" * size))
     job = Job.objects.create(owner=alice, kind="video", state="done", files={"video": name})
@@ -309,12 +312,32 @@ def test_a_download_is_read_no_faster_than_the_client_takes_it(
         assert offset is not None, "the server read the whole file and closed it"
         # Socket buffers and a block or two; not the file.
         assert offset < size // 4
-    # The client went away: the server stops waiting for it and closes the file.
-    for _ in range(50):
-        if _read_offset(path) is None:
-            break
-        time.sleep(0.1)
-    assert _read_offset(path) is None
+        # A client that takes nothing for SEND_STALL_SECONDS is let go, and the file closed.
+        for _ in range(100):
+            if _read_offset(path) is None:
+                break
+            time.sleep(0.1)
+        assert _read_offset(path) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_head_request_gets_the_headers_alone(asgi_live_server: str, alice: User) -> None:
+    name = default_storage.save("jobs/head.mp4", ContentFile(b"\0" * (1024 * 1024)))
+    job = Job.objects.create(owner=alice, kind="video", state="done", files={"video": name})
+    key = api_token_create(user=alice, name="head").key
+    parts = urlsplit(asgi_live_server)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"HEAD /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Token {key}\r\nConnection: close\r\n\r\n".encode()
+        )
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Content-Length: 1048576" in head
+    assert body == b""
 
 
 @pytest.mark.django_db(transaction=True)
@@ -326,8 +349,11 @@ def test_the_server_stops_reading_a_websocket_whose_messages_wait(
     from benchmarks.wsclient import WebSocket
     from camera.consumers import CameraConsumer
 
+    release = threading.Event()
+
     async def busy(self: CameraConsumer, data: bytes) -> None:
-        await asyncio.sleep(20)
+        while not release.is_set():
+            await asyncio.sleep(0.05)
 
     monkeypatch.setattr(CameraConsumer, "_frame", busy)
     key = api_token_create(user=alice, name="camera").key
@@ -341,6 +367,7 @@ def test_the_server_stops_reading_a_websocket_whose_messages_wait(
                 client.send_binary(message)
                 sent += len(message)
     finally:
+        release.set()
         client.close()
     # A few messages in the queue and the sockets' buffers; not all that was offered.
     assert sent < 16 * 1024 * 1024
@@ -352,8 +379,6 @@ def test_one_sockets_slow_database_work_does_not_hold_up_another(
 ) -> None:
     # Channels runs each websocket's database calls on one thread shared by the process
     # unless each socket has its own context: one socket's slow save held up every other.
-    import threading
-
     from channels.db import database_sync_to_async
 
     import accounts.websocket
