@@ -16,6 +16,7 @@ Daphne's server starts):
   read into memory whole. The request now registers with Twisted as a producer, and the
   application's ``send`` of a part waits while Twisted's buffer for that client is full (at
   most SEND_STALL_SECONDS). A HEAD request gets the headers alone (Daphne sent the body too).
+- **Daphne's own errors under /api/ are the API's JSON error**, not its HTML page.
 - **Websocket messages up to WEBSOCKET_MAX_MESSAGE_BYTES** (Daphne's own limit is 1 MB, under
   the camera's 4 MB frames), **and no more than WEBSOCKET_QUEUE of them waiting.** Daphne
   queues every message of a client for the application without end; while the application
@@ -27,6 +28,7 @@ Daphne's server starts):
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, cast
 
 from daphne import http_protocol, ws_protocol
@@ -115,6 +117,18 @@ class LimitedWebRequest(http_protocol.WebRequest):
         # A sender waiting for room must not wait for a client that has gone.
         self._pacer.stopProducing()
         super().connectionLost(reason)
+
+    def basic_error(self, status: int, status_text: bytes, body: str) -> None:
+        """Daphne's own errors (a header, path or query it cannot read; an application that
+        failed) are HTML pages; under /api/ they are the API's JSON error."""
+        if not (self.path or b"").startswith(b"/api/"):
+            super().basic_error(status, status_text, body)
+            return
+        code = "validation_error" if status < 500 else "server_error"
+        answer = json.dumps({"error": {"code": code, "message": f"{body.rstrip('.')}."}}).encode()
+        headers = [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(answer))]
+        self.handle_reply({"type": "http.response.start", "status": status, "headers": headers})
+        self.handle_reply({"type": "http.response.body", "body": answer})
 
     def _limit(self) -> int:
         # The request line is parsed before the headers; Twisted hands it to the request only

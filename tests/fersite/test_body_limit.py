@@ -407,3 +407,24 @@ def test_one_sockets_slow_database_work_does_not_hold_up_another(
         release.set()
         camera.close()
         jobs.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("path", "json_error"), [("/api/v1/analyze", True), ("/", False)])
+def test_the_servers_own_errors_under_the_api_are_json(
+    asgi_live_server: str, path: str, json_error: bool
+) -> None:
+    # A header value with a control character is refused by Daphne itself, before Django.
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Odd: a\x0bb\r\nConnection: close\r\n\r\n"
+    parts = urlsplit(asgi_live_server)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 400")
+    body = answer.partition(b"\r\n\r\n")[2]
+    if json_error:
+        assert json.loads(body)["error"]["code"] == "validation_error"
+    else:
+        assert body.lstrip().startswith(b"<!DOCTYPE html>") or b"<html" in body
