@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import socket
-import threading
 import time
 from pathlib import Path
 
-from benchmarks.latency import local_server, rss_mib
+from benchmarks.latency import local_server
 from benchmarks.peers import revision_checkout
+from benchmarks.transfer import watched
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHUNK = b"\0" * (1024 * 1024)
@@ -54,23 +54,10 @@ def _post(port: int, size_mb: int) -> tuple[int, float]:
 def measure(checkout: Path, size_mb: int) -> tuple[float, float, int, float]:
     # No warm-up: loading the models meanwhile would be counted as the request's memory.
     with local_server(checkout=checkout, warm_up=False) as served:
-        time.sleep(2)
-        before = rss_mib(served.pid)
-        peak = before
-        done = threading.Event()
-
-        def watch() -> None:
-            nonlocal peak
-            while not done.is_set():
-                peak = max(peak, rss_mib(served.pid))
-                time.sleep(0.02)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        status, seconds = _post(int(served.url.rsplit(":", 1)[1]), size_mb)
-        time.sleep(1)  # memory the request left behind
-        done.set()
-        watcher.join()
+        port = int(served.url.rsplit(":", 1)[1])
+        before, peak, status, seconds, _ = watched(
+            served.pid, served.url, lambda: _post(port, size_mb)
+        )
         return before, peak, status, seconds
 
 

@@ -124,14 +124,17 @@ def measure(checkout: Path, size_mb: int) -> dict[str, tuple[float, float, int, 
                 "fast download": lambda: _download(port, token, job, stall=0),
             }
             return {
-                name: _watched(served.pid, served.url, transfer)
+                name: watched(served.pid, served.url, transfer)
                 for name, transfer in transfers.items()
             }
 
 
-def _watched(
+def watched(
     pid: int, url: str, transfer: Callable[[], tuple[int, float]]
 ) -> tuple[float, float, int, float, float]:
+    """Run ``transfer`` (it returns a status and its seconds) against the server ``pid`` at
+    ``url``: the server's RSS before and at its peak, the status, the seconds, and the longest
+    wait of /healthz meanwhile. A second before and after lets the server settle."""
     time.sleep(2)
     before = rss_mib(pid)
     peak, longest = before, 0.0

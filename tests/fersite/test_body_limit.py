@@ -36,7 +36,16 @@ def small_limit(settings: LazySettings) -> int:
 
 
 def _exchange(url: str, head: bytes, body_chunks: list[bytes] = ()) -> tuple[int, dict[str, Any]]:  # type: ignore[assignment]
-    """Send a raw request and read the answer; the body, if any, may never be sent whole."""
+    """Send a raw request and read the answer's status and JSON body."""
+    answer = _answer(url, head, body_chunks)
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, body = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), json.loads(body)
+
+
+def _answer(url: str, head: bytes, body_chunks: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+    """Send a raw request and read the whole answer, as it came; the body, if any, may never
+    be sent whole."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(head)
@@ -54,9 +63,7 @@ def _exchange(url: str, head: bytes, body_chunks: list[bytes] = ()) -> tuple[int
             if not data:
                 break
             answer += data
-    status_line, _, rest = answer.partition(b"\r\n")
-    _, _, body = rest.partition(b"\r\n\r\n")
-    return int(status_line.split()[1]), json.loads(body)
+    return answer
 
 
 @pytest.mark.django_db(transaction=True)
@@ -325,15 +332,11 @@ def test_a_head_request_gets_the_headers_alone(asgi_live_server: str, alice: Use
     name = default_storage.save("jobs/head.mp4", ContentFile(b"\0" * (1024 * 1024)))
     job = Job.objects.create(owner=alice, kind="video", state="done", files={"video": name})
     key = api_token_create(user=alice, name="head").key
-    parts = urlsplit(asgi_live_server)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(
-            f"HEAD /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Token {key}\r\nConnection: close\r\n\r\n".encode()
-        )
-        answer = b""
-        while data := sock.recv(65536):
-            answer += data
+    answer = _answer(
+        asgi_live_server,
+        f"HEAD /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Token {key}\r\nConnection: close\r\n\r\n".encode(),
+    )
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert b"Content-Length: 1048576" in head
@@ -416,12 +419,7 @@ def test_the_servers_own_errors_under_the_api_are_json(
 ) -> None:
     # A header value with a control character is refused by Daphne itself, before Django.
     head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Odd: a\x0bb\r\nConnection: close\r\n\r\n"
-    parts = urlsplit(asgi_live_server)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(head.encode())
-        answer = b""
-        while data := sock.recv(65536):
-            answer += data
+    answer = _answer(asgi_live_server, head.encode())
     assert answer.startswith(b"HTTP/1.1 400")
     body = answer.partition(b"\r\n\r\n")[2]
     if json_error:
