@@ -8,7 +8,7 @@ Daphne's server starts):
   once it passes the limit. :mod:`fersite.body_limit` stays the limit for other ASGI servers.
 - **Form bodies are left to Django.** Twisted's request parses every multipart or URL-encoded
   body into ``request.args`` with the e-mail parser, which Daphne never reads: a second copy
-  of each upload, made in the event loop (6 ms of a 465 KB photo's answer; for a 100 MB video,
+  of each upload, made in the event loop (about 9 ms of a 465 KB photo's answer; for a 100 MB video,
   1.2 GB and 2.3 s in which nothing else was answered), and Twisted's own HTML page instead of
   the API's JSON error for a multipart body that parser refuses.
 - **Responses go no faster than the client takes them.** Daphne writes each part of a response
