@@ -99,6 +99,9 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         worker = getattr(self, "worker", None)
         if worker is not None:
             worker.cancel()
+            # It ends here, inside the socket's own thread context (fersite.socket_threads),
+            # which must not be left by a task that still runs.
+            await asyncio.gather(worker, return_exceptions=True)
         group = getattr(self, "group", None)
         if group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(group, self.channel_name)
