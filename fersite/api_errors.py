@@ -33,15 +33,18 @@ class ApiError(Protocol):
     http_status: int
 
 
-def _error(code: str, message: str, status: int = 400) -> Response:
-    return Response({"error": {"code": code, "message": message}}, status=status)
+def _error(
+    code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+) -> Response:
+    return Response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApiError) and not isinstance(exc, exceptions.APIException):
         retry_after = getattr(exc, "retry_after", None)
-        return Response(
-            {"error": {"code": exc.code, "message": getattr(exc, "message", None) or str(exc)}},
+        return _error(
+            exc.code,
+            getattr(exc, "message", None) or str(exc),
             status=exc.http_status,
             headers={"Retry-After": str(retry_after)} if retry_after else None,
         )

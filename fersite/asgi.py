@@ -34,9 +34,7 @@ application = ProtocolTypeRouter(
         "http": RequestBodyLimit(django_asgi_app),
         "websocket": ThreadPerSocket(
             OriginValidatorForSessions(
-                AuthMiddlewareStack(
-                    VerifiedUserMiddleware(URLRouter(camera_websockets + archive_websockets))
-                )
+                AuthMiddlewareStack(VerifiedUserMiddleware(URLRouter(websockets)))
             )
         ),
     }
