@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import shutil
@@ -74,7 +75,8 @@ def peer(fps: int, detector: Any, duration: float) -> dict[str, Any]:
     # and closes windows when collected; opencv-headless has no GUI and raises on both.
     fer.classes.cv2.waitKey = lambda *args: -1
     fer.classes.cv2.destroyAllWindows = lambda: None
-    with tempfile.TemporaryDirectory() as folder:
+    # fer writes its rows to ./data.csv whatever outdir says: run it inside the throwaway folder.
+    with tempfile.TemporaryDirectory() as folder, contextlib.chdir(folder):
         video = Video(str(CLIP), outdir=folder)
         started = time.perf_counter()
         rows = video.analyze(
