@@ -5,6 +5,7 @@ connection is analysed at a time; frames that arrive meanwhile replace each othe
 newest wins and latency never grows. The analysis runs in the process's live lane (see
 analysis.ml.registry), never on the event loop: a full lane answers the frame with a ``busy``
 error and its Retry-After, and a socket that closes takes its queued frame out of the lane.
+A capture (a full analysis, saved to the archive) runs beside the live frames, one at a time.
 Each connection keeps its stream's state (faces followed from frame to frame, their smoothed
 scores; analysis.ml.live).
 """
@@ -62,6 +63,9 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         # the stream that new settings replaced.
         self.stream_number = 1
         self.worker: asyncio.Task[None] | None = None
+        # A capture runs beside the live frames, one at a time: awaited in receive(), it held
+        # every frame that arrived meanwhile until its full analysis and save were done.
+        self.capturing: asyncio.Task[None] | None = None
         self.authorized_at = time.monotonic()
         # Live frames count in the usage page, written a few times a minute, not per frame.
         self.unreported_frames = 0
@@ -102,6 +106,11 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             # It ends here, inside the socket's own thread context (fersite.socket_threads),
             # which must not be left by a task that still runs.
             await asyncio.gather(worker, return_exceptions=True)
+        capturing = getattr(self, "capturing", None)
+        if capturing is not None:
+            # A capture the user asked for is saved even when they close the page at once
+            # (Daphne gives a closing application 10 s).
+            await asyncio.gather(capturing, return_exceptions=True)
         group = getattr(self, "group", None)
         if group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -181,8 +190,13 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "capture":
+            if self.capturing is not None and not self.capturing.done():
+                await self._error("busy", "A capture is being saved.", retry_after=1, capture=True)
+                return
             name = message.get("name")
-            await self._capture(name[:200] if isinstance(name, str) else "")
+            self.capturing = asyncio.create_task(
+                self._capture(name[:200] if isinstance(name, str) else "")
+            )
         elif kind == "settings":
             await self._settings(message)
         else:

@@ -274,6 +274,70 @@ async def test_capture_saves_the_latest_frame_to_the_archive(
     await communicator.disconnect()
 
 
+async def test_live_frames_are_answered_while_a_capture_is_saved(
+    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A capture's full analysis and save held every frame that arrived meanwhile.
+    from asgiref.sync import sync_to_async
+
+    from camera import services
+
+    release = threading.Event()
+    capture_run = services.frame_capture_run
+
+    def held_capture_run(**kwargs: Any) -> Any:
+        release.wait(20)
+        return capture_run(**kwargs)
+
+    monkeypatch.setattr(services, "frame_capture_run", held_capture_run)
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    assert (await communicator.receive_json_from(timeout=20))["frame"] == 1
+    try:
+        await communicator.send_to(text_data='{"type": "capture", "name": "held"}')
+        await communicator.send_to(text_data='{"type": "capture", "name": "second"}')
+        refused = await communicator.receive_json_from(timeout=20)
+        assert refused["error"]["code"] == "busy"
+        assert refused["capture"] is True
+        await communicator.send_to(bytes_data=frame)
+        live = await communicator.receive_json_from(timeout=20)
+        assert (live["type"], live["frame"]) == ("faces", 2)
+    finally:
+        release.set()
+    saved = await communicator.receive_json_from(timeout=20)
+    assert saved["type"] == "saved"
+    assert saved["name"] == "held"
+    assert await sync_to_async(SavedAnalysis.objects.count)() == 1
+    await communicator.disconnect()
+
+
+async def test_a_capture_under_way_is_saved_when_the_socket_closes(
+    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from camera import services
+
+    started = threading.Event()
+    capture_run = services.frame_capture_run
+
+    def slow_capture_run(**kwargs: Any) -> Any:
+        started.set()
+        time.sleep(0.5)
+        return capture_run(**kwargs)
+
+    monkeypatch.setattr(services, "frame_capture_run", slow_capture_run)
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    await communicator.receive_json_from(timeout=20)
+    await communicator.send_to(text_data='{"type": "capture", "name": "closing"}')
+    assert await asyncio.to_thread(started.wait, 20)
+    await communicator.disconnect(timeout=20)
+    assert await sync_to_async(SavedAnalysis.objects.filter(name="closing").count)() == 1
+
+
 async def test_capture_after_logout_closes_the_socket_and_saves_nothing(
     alice: User, fake_models: FakeClassifier, frame: bytes
 ) -> None:
