@@ -5,7 +5,8 @@ into a list, before it sends the first byte: a 256 MB video was held in memory, 
 once all of it was read. The responses here hand the server one block at a time instead, so
 that the server (fersite.daphne_limits) reads no faster than the client takes them. (On S3,
 django-storages first fetches the whole object to a temporary file, spilled to disk past
-FILE_UPLOAD_MAX_MEMORY_SIZE: the settings give it that limit.)
+FILE_UPLOAD_MAX_MEMORY_SIZE: the settings give it that limit. A byte range, see
+stored_range, asks S3 for those bytes alone.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.core.files.storage import Storage
 from django.db import connections
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, StreamingHttpResponse
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +87,28 @@ def stored_file_response(
     response = BlockFileResponse(handle, content_type=content_type)
     response["Cache-Control"] = f"private, max-age={max_age}"
     return response
+
+
+def stored_range(storage: Storage, name: str, start: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of the stored file ``name`` from ``start``, block by block.
+
+    On S3 the object is asked for that range alone: opened as a file, it is first downloaded
+    whole, so each seek of a video player fetched all of a long video again."""
+    if length <= 0:
+        return
+    if isinstance(storage, S3Storage):
+        # The object's key as django-storages makes it from a name (its location prefix).
+        key = storage._normalize_name(clean_name(name))
+        answer = storage.bucket.Object(key).get(Range=f"bytes={start}-{start + length - 1}")
+        body = answer["Body"]
+        try:
+            yield from body.iter_chunks(BLOCK_SIZE)
+        finally:
+            body.close()
+        return
+    with storage.open(name, "rb") as handle:
+        handle.seek(start)
+        left = length
+        while left > 0 and (block := handle.read(min(left, BLOCK_SIZE))):
+            left -= len(block)
+            yield block

@@ -20,10 +20,10 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import ErrorOutput, _Output
 from accounts.files import (
-    BLOCK_SIZE,
     STORAGE_ERRORS,
     BlockStreamingResponse,
     stored_file_response,
+    stored_range,
 )
 from accounts.models import User
 from accounts.selectors import owner_of
@@ -283,23 +283,10 @@ def file_response(
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             return response
-        handle = storage.open(path, "rb")
-        handle.seek(start)
         length = end - start + 1
-
-        def chunks() -> Any:
-            left = length
-            try:
-                while left > 0:
-                    data = handle.read(min(left, BLOCK_SIZE))
-                    if not data:
-                        return
-                    left -= len(data)
-                    yield data
-            finally:
-                handle.close()
-
-        partial_content = BlockStreamingResponse(chunks(), status=206, content_type=content_type)
+        partial_content = BlockStreamingResponse(
+            stored_range(storage, path, start, length), status=206, content_type=content_type
+        )
         partial_content["Content-Range"] = f"bytes {start}-{end}/{size}"
         partial_content["Content-Length"] = str(length)
         partial_content["Accept-Ranges"] = "bytes"

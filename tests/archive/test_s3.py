@@ -79,3 +79,40 @@ def test_saved_pictures_go_to_the_bucket_are_served_to_the_owner_and_deleted(
 
     analyses_delete(analyses=[saved])
     assert _keys(s3_bucket) == set()
+
+
+def test_a_byte_range_of_a_jobs_video_is_asked_of_the_bucket_alone(
+    s3_bucket: Any, alice: User, client: Client
+) -> None:
+    # A video player seeks with byte ranges; django-storages' file downloads the whole object
+    # first (in 8 MB ranged parts past its threshold), so every seek fetched the whole video.
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from accounts.services import api_token_create
+    from archive.models import Job
+
+    data = bytes(range(256)) * 40_000  # 10 MB
+    path = default_storage.save("jobs/clip.mp4", ContentFile(data))
+    job = Job.objects.create(
+        owner=alice, kind=Job.Kind.VIDEO, state=Job.State.DONE, input=path, files={"video": path}
+    )
+    asked: list[str | None] = []
+
+    def record(params: dict[str, Any], **kwargs: Any) -> None:
+        asked.append(params.get("Range"))
+
+    # The storage's client is per thread; the test client serves the request in this one.
+    events = default_storage.connection.meta.client.meta.events  # type: ignore[attr-defined]
+    events.register("provide-client-params.s3.GetObject", record)
+    key = api_token_create(user=alice, name="player").key
+    response = client.get(
+        f"/api/v1/jobs/{job.pk}/files/video",
+        HTTP_RANGE="bytes=5000000-5000099",
+        HTTP_AUTHORIZATION=f"Token {key}",
+    )
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 5000000-5000099/{len(data)}"
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    assert body == data[5000000:5000100]
+    assert asked == ["bytes=5000000-5000099"]
