@@ -118,6 +118,17 @@ class LimitedWebRequest(http_protocol.WebRequest):
         self._pacer.stopProducing()
         super().connectionLost(reason)
 
+    def handle_exception(self, exception: BaseException) -> None:
+        """An application that failed after its response started (a stored file that could not
+        be read on): the client's connection is cut, so that it sees a short body. Daphne
+        answered with an error page, whose start raised inside Daphne's application checker:
+        that checker then stopped for the process (no more reaping of finished applications,
+        no close timeout) and the connection was left open."""
+        if self._response_started:
+            self.transport.abortConnection()
+            return
+        super().handle_exception(exception)
+
     def basic_error(self, status: int, status_text: bytes, body: str) -> None:
         """Daphne's own errors (a header, path or query it cannot read; an application that
         failed) are HTML pages; under /api/ they are the API's JSON error."""

@@ -426,3 +426,40 @@ def test_the_servers_own_errors_under_the_api_are_json(
         assert json.loads(body)["error"]["code"] == "validation_error"
     else:
         assert body.lstrip().startswith(b"<!DOCTYPE html>") or b"<html" in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_download_that_fails_midway_is_cut_off_and_the_server_goes_on(
+    asgi_live_server: str, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An application that fails after its response started: Daphne tried to start an error
+    # page, which raised inside its application checker; the connection stayed open and the
+    # checker stopped for the process, so the next such failure hung its client as well.
+    import accounts.files
+
+    calls = 0
+    next_block = accounts.files._next_block
+
+    def failing_next_block(blocks: Any) -> bytes | None:
+        nonlocal calls
+        calls += 1
+        if calls % 2 == 0:
+            raise OSError("the disk went away")
+        return next_block(blocks)
+
+    monkeypatch.setattr(accounts.files, "_next_block", failing_next_block)
+    name = default_storage.save("jobs/broken.mp4", ContentFile(b"\1" * (2 * 1024 * 1024)))
+    job = Job.objects.create(owner=alice, kind="video", state="done", files={"video": name})
+    key = api_token_create(user=alice, name="broken").key
+    for _ in range(2):
+        started = time.monotonic()
+        answer = _answer(
+            asgi_live_server,
+            f"GET /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Token {key}\r\n\r\n".encode(),
+        )
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"Content-Length: 2097152" in head
+        assert len(body) < 2 * 1024 * 1024  # short, and closed: the client can tell
+        assert time.monotonic() - started < 8  # not held open until the client gives up
