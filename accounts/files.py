@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import cast
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,6 +21,7 @@ from django.core.files.storage import Storage
 from django.db import connections
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, StreamingHttpResponse
+from s3transfer.constants import ALLOWED_DOWNLOAD_ARGS
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
@@ -93,22 +94,42 @@ def stored_range(storage: Storage, name: str, start: int, length: int) -> Iterat
     """``length`` bytes of the stored file ``name`` from ``start``, block by block.
 
     On S3 the object is asked for that range alone: opened as a file, it is first downloaded
-    whole, so each seek of a video player fetched all of a long video again."""
-    if length <= 0:
-        return
+    whole, so each seek of a video player fetched all of a long video again. The file is
+    opened here, before the response starts, so that a missing one raises STORAGE_ERRORS to
+    the caller rather than cutting a response short."""
     if isinstance(storage, S3Storage):
-        # The object's key as django-storages makes it from a name (its location prefix).
+        # The object's key as django-storages makes it from a name (its location prefix), and
+        # the parameters it reads objects with (customer encryption keys, for one).
         key = storage._normalize_name(clean_name(name))
-        answer = storage.bucket.Object(key).get(Range=f"bytes={start}-{start + length - 1}")
-        body = answer["Body"]
-        try:
-            yield from body.iter_chunks(BLOCK_SIZE)
-        finally:
-            body.close()
-        return
-    with storage.open(name, "rb") as handle:
+        wanted = storage.get_object_parameters(clean_name(name))
+        params = {k: v for k, v in wanted.items() if k in ALLOWED_DOWNLOAD_ARGS}
+        last = start + max(length, 1) - 1
+        answer = storage.bucket.Object(key).get(Range=f"bytes={start}-{last}", **params)
+        return _Blocks(answer["Body"], length)
+    handle = storage.open(name, "rb")
+    try:
         handle.seek(start)
-        left = length
-        while left > 0 and (block := handle.read(min(left, BLOCK_SIZE))):
-            left -= len(block)
-            yield block
+    except BaseException:
+        handle.close()
+        raise
+    return _Blocks(handle, length)
+
+
+class _Blocks(Iterator[bytes]):
+    """Up to ``length`` bytes of an open file (or S3 body), BLOCK_SIZE at a time. Closing it
+    closes the file, read or not: Django closes a response's content when it is done with it,
+    also when the client left before the first block."""
+
+    def __init__(self, handle: Any, length: int) -> None:
+        self.handle, self.left = handle, length
+
+    def __next__(self) -> bytes:
+        block = self.handle.read(min(self.left, BLOCK_SIZE)) if self.left > 0 else b""
+        if not block:
+            self.close()
+            raise StopIteration
+        self.left -= len(block)
+        return bytes(block)
+
+    def close(self) -> None:
+        self.handle.close()

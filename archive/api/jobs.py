@@ -284,9 +284,11 @@ def file_response(
             response["Content-Range"] = f"bytes */{size}"
             return response
         length = end - start + 1
-        partial_content = BlockStreamingResponse(
-            stored_range(storage, path, start, length), status=206, content_type=content_type
-        )
+        try:
+            blocks = stored_range(storage, path, start, length)
+        except STORAGE_ERRORS as exc:
+            raise NotFound("The job's file is no longer stored.") from exc
+        partial_content = BlockStreamingResponse(blocks, status=206, content_type=content_type)
         partial_content["Content-Range"] = f"bytes {start}-{end}/{size}"
         partial_content["Content-Length"] = str(length)
         partial_content["Accept-Ranges"] = "bytes"

@@ -82,18 +82,26 @@ def test_saved_pictures_go_to_the_bucket_are_served_to_the_owner_and_deleted(
 
 
 def test_a_byte_range_of_a_jobs_video_is_asked_of_the_bucket_alone(
-    s3_bucket: Any, alice: User, client: Client
+    s3_bucket: Any, alice: User, client: Client, settings: LazySettings
 ) -> None:
     # A video player seeks with byte ranges; django-storages' file downloads the whole object
     # first (in 8 MB ranged parts past its threshold), so every seek fetched the whole video.
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
+    from accounts.files import STORAGE_ERRORS, stored_range
     from accounts.services import api_token_create
     from archive.models import Job
 
+    # Objects under a prefix of the bucket: the key is the storage's, not the stored name.
+    default = settings.STORAGES["default"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**default, "OPTIONS": {**default["OPTIONS"], "location": "private"}},
+    }
     data = bytes(range(256)) * 40_000  # 10 MB
     path = default_storage.save("jobs/clip.mp4", ContentFile(data))
+    assert _keys(s3_bucket) == {f"private/{path}"}
     job = Job.objects.create(
         owner=alice, kind=Job.Kind.VIDEO, state=Job.State.DONE, input=path, files={"video": path}
     )
@@ -116,3 +124,16 @@ def test_a_byte_range_of_a_jobs_video_is_asked_of_the_bucket_alone(
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
     assert body == data[5000000:5000100]
     assert asked == ["bytes=5000000-5000099"]
+
+    # An object gone from the bucket (cleaned by hand) is a 404 before anything is sent.
+    s3_bucket.delete_object(Bucket=BUCKET, Key=f"private/{path}")
+    gone = client.get(
+        f"/api/v1/jobs/{job.pk}/files/video",
+        HTTP_RANGE="bytes=0-99",
+        HTTP_AUTHORIZATION=f"Token {key}",
+    )
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "not_found"
+    # Asking for the range is what fails, before a response could start (not its first read).
+    with pytest.raises(STORAGE_ERRORS):
+        stored_range(default_storage, path, 0, 100)
