@@ -40,6 +40,9 @@ AUTH_RECHECK_SECONDS = 5.0
 USAGE_REPORT_SECONDS = 30.0
 # How often a stream checks that its owner's people (and consent) are as it read them.
 NAMES_RECHECK_SECONDS = 5.0
+# How long a closing socket waits for its capture to be saved (Daphne cancels a closing
+# application after 10 s).
+CAPTURE_CLOSE_SECONDS = 8.0
 
 
 class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
@@ -106,16 +109,24 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             # It ends here, inside the socket's own thread context (fersite.socket_threads),
             # which must not be left by a task that still runs.
             await asyncio.gather(worker, return_exceptions=True)
-        capturing = getattr(self, "capturing", None)
-        if capturing is not None:
-            # A capture the user asked for is saved even when they close the page at once
-            # (Daphne gives a closing application 10 s).
-            await asyncio.gather(capturing, return_exceptions=True)
         group = getattr(self, "group", None)
         if group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(group, self.channel_name)
         if getattr(self, "unreported_frames", 0):
             await self._report_usage()
+        capturing = getattr(self, "capturing", None)
+        if capturing is not None:
+            # A capture the user asked for is saved even when they close the page at once,
+            # unless it takes longer than Daphne gives a closing application (10 s); it ends
+            # here either way, inside the socket's thread context.
+            try:
+                await asyncio.wait_for(capturing, CAPTURE_CLOSE_SECONDS)
+            except TimeoutError:
+                logger.warning(
+                    "A capture was given up %s s after its socket closed", CAPTURE_CLOSE_SECONDS
+                )
+            except Exception:
+                logger.exception("A camera capture failed")
 
     async def _report_usage(self) -> None:
         frames, faces = self.unreported_frames, self.unreported_faces
@@ -226,29 +237,36 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         )
 
     async def _capture(self, name: str) -> None:
-        # Saving acts for the user: make sure they have not logged out or revoked the token
-        # since the socket opened.
-        if not await self.scope["still_authorized"]():
-            await self.close(code=CLOSE_UNAUTHORIZED)
-            return
         # The last frame that analysed cleanly: a newer one may not decode.
         frame = self.last_good_frame
         if frame is None:
             await self._error("no_frame", "No frame has arrived yet to capture.", capture=True)
             return
-        # Whether the saved faces keep signatures follows the consent as it is now.
-        await database_sync_to_async(self.user.refresh_from_db)(fields=["identity_enabled"])
         try:
+            # Saving acts for the user: make sure they have not logged out or revoked the
+            # token since the socket opened (and again before the save, below).
+            if not await self._authorized_to_save():
+                return
+            # Whether the saved faces keep signatures follows the consent as it is now.
+            await database_sync_to_async(self.user.refresh_from_db)(fields=["identity_enabled"])
             captured = await sync_to_async(services.frame_capture_run, thread_sensitive=False)(
                 owner=self.user, data=frame, detector=self.detector
             )
-            saved = await database_sync_to_async(services.frame_capture_save)(
-                owner=self.user, frame=captured, name=name
-            )
+            if not await self._authorized_to_save():
+                return
+            # Not on the socket's own thread, where every frame's dispatch would wait for it.
+            save = database_sync_to_async(services.frame_capture_save, thread_sensitive=False)
+            saved = await save(owner=self.user, frame=captured, name=name)
         except Exception as exc:  # noqa: BLE001 - every failure is answered, see _failed
             await self._failed(exc, "The frame could not be saved.", capture=True)
             return
         await self._send({"type": "saved", "analysis_id": saved.pk, "name": saved.name})
+
+    async def _authorized_to_save(self) -> bool:
+        if await self.scope["still_authorized"]():
+            return True
+        await self.close(code=CLOSE_UNAUTHORIZED)
+        return False
 
     async def _failed(self, exc: Exception, message: str, **extra: Any) -> None:
         """Answer a failed frame or capture: with the error's own code where the client can

@@ -274,34 +274,43 @@ async def test_capture_saves_the_latest_frame_to_the_archive(
     await communicator.disconnect()
 
 
+@pytest.mark.parametrize("step", ["frame_capture_run", "frame_capture_save"])
 async def test_live_frames_are_answered_while_a_capture_is_saved(
-    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+    alice: User,
+    fake_models: FakeClassifier,
+    frame: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
 ) -> None:
-    # A capture's full analysis and save held every frame that arrived meanwhile.
+    # A capture's full analysis and save held every frame that arrived meanwhile: its
+    # analysis was awaited in the socket's message handler, and its save ran on the socket's
+    # own database thread, which Channels also uses before each message.
     from asgiref.sync import sync_to_async
 
     from camera import services
 
-    release = threading.Event()
-    capture_run = services.frame_capture_run
+    entered, release = threading.Event(), threading.Event()
+    held_step = getattr(services, step)
 
-    def held_capture_run(**kwargs: Any) -> Any:
-        release.wait(20)
-        return capture_run(**kwargs)
+    def held(**kwargs: Any) -> Any:
+        entered.set()
+        release.wait(60)  # longer than the live frame's answer is waited for below
+        return held_step(**kwargs)
 
-    monkeypatch.setattr(services, "frame_capture_run", held_capture_run)
+    monkeypatch.setattr(services, step, held)
     communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
     await communicator.receive_json_from()
     await communicator.send_to(bytes_data=frame)
     assert (await communicator.receive_json_from(timeout=20))["frame"] == 1
     try:
         await communicator.send_to(text_data='{"type": "capture", "name": "held"}')
+        assert await asyncio.to_thread(entered.wait, 20)
         await communicator.send_to(text_data='{"type": "capture", "name": "second"}')
         refused = await communicator.receive_json_from(timeout=20)
         assert refused["error"]["code"] == "busy"
         assert refused["capture"] is True
         await communicator.send_to(bytes_data=frame)
-        live = await communicator.receive_json_from(timeout=20)
+        live = await communicator.receive_json_from(timeout=10)
         assert (live["type"], live["frame"]) == ("faces", 2)
     finally:
         release.set()
@@ -309,6 +318,32 @@ async def test_live_frames_are_answered_while_a_capture_is_saved(
     assert saved["type"] == "saved"
     assert saved["name"] == "held"
     assert await sync_to_async(SavedAnalysis.objects.count)() == 1
+    await communicator.disconnect()
+
+
+async def test_a_capture_that_fails_before_its_analysis_is_answered(
+    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The checks before the analysis (the session, the consent) can fail too (the database
+    # gone for a moment): the page must hear of it, or its Capture button stays disabled.
+    from asgiref.sync import sync_to_async
+
+    import accounts.websocket
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    await communicator.receive_json_from(timeout=20)
+
+    async def database_down(session: Any, user: Any) -> bool:
+        raise ConnectionError("the database is gone")
+
+    monkeypatch.setattr(accounts.websocket, "_session_verified", database_down)
+    await communicator.send_to(text_data='{"type": "capture", "name": "unlucky"}')
+    answer = await communicator.receive_json_from(timeout=20)
+    assert answer["type"] == "error"
+    assert answer["capture"] is True
+    assert answer["error"]["code"] == "server_error"
     await communicator.disconnect()
 
 
