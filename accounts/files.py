@@ -99,11 +99,11 @@ def stored_range(storage: Storage, name: str, start: int, length: int) -> Iterat
     the caller rather than cutting a response short."""
     if isinstance(storage, S3Storage):
         # The object's key as django-storages makes it from a name (its location prefix), and
-        # the parameters it reads objects with (customer encryption keys, for one).
+        # the parameters it reads objects with, as its own file does.
         key = storage._normalize_name(clean_name(name))
         wanted = storage.get_object_parameters(clean_name(name))
         params = {k: v for k, v in wanted.items() if k in ALLOWED_DOWNLOAD_ARGS}
-        last = start + max(length, 1) - 1
+        last = start + length - 1
         answer = storage.bucket.Object(key).get(Range=f"bytes={start}-{last}", **params)
         return _Blocks(answer["Body"], length)
     handle = storage.open(name, "rb")
@@ -129,7 +129,7 @@ class _Blocks(Iterator[bytes]):
             self.close()
             raise StopIteration
         self.left -= len(block)
-        return bytes(block)
+        return block
 
     def close(self) -> None:
         self.handle.close()

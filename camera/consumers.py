@@ -46,6 +46,19 @@ CAPTURE_CLOSE_SECONDS = 8.0
 
 
 class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the socket ended (a handler that failed skips disconnect()), its tasks
+            # end here, inside the socket's own thread context (fersite.socket_threads), which
+            # must not be left by a task that still runs.
+            tasks = [getattr(self, "worker", None), getattr(self, "capturing", None)]
+            running = [task for task in tasks if task is not None and not task.done()]
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -103,11 +116,10 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             self.names = None
 
     async def disconnect(self, code: int) -> None:
+        closing = time.monotonic()
         worker = getattr(self, "worker", None)
         if worker is not None:
             worker.cancel()
-            # It ends here, inside the socket's own thread context (fersite.socket_threads),
-            # which must not be left by a task that still runs.
             await asyncio.gather(worker, return_exceptions=True)
         group = getattr(self, "group", None)
         if group is not None and self.channel_layer is not None:
@@ -119,11 +131,14 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             # A capture the user asked for is saved even when they close the page at once,
             # unless it takes longer than Daphne gives a closing application (10 s); it ends
             # here either way, inside the socket's thread context.
+            left = CAPTURE_CLOSE_SECONDS - (time.monotonic() - closing)
             try:
-                await asyncio.wait_for(capturing, CAPTURE_CLOSE_SECONDS)
+                await asyncio.wait_for(capturing, max(0.0, left))
             except TimeoutError:
+                # Its analysis or save may still finish in its thread; nothing answers it.
                 logger.warning(
-                    "A capture was given up %s s after its socket closed", CAPTURE_CLOSE_SECONDS
+                    "Stopped waiting for a capture %s s after its socket closed",
+                    CAPTURE_CLOSE_SECONDS,
                 )
             except Exception:
                 logger.exception("A camera capture failed")

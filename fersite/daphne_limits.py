@@ -17,10 +17,13 @@ Daphne's server starts):
   application's ``send`` of a part waits while Twisted's buffer for that client is full (at
   most SEND_STALL_SECONDS). A HEAD request gets the headers alone (Daphne sent the body too).
 - **Daphne's own errors under /api/ are the API's JSON error**, not its HTML page.
+- **An application that fails once its response started has the connection cut**, so that
+  the client sees a short body. Daphne tried to start an error page, which raised inside its
+  application checker: the connection was left open and the checker stopped for the process.
 - **Websocket messages up to WEBSOCKET_MAX_MESSAGE_BYTES** (Daphne's own limit is 1 MB, under
   the camera's 4 MB frames), **and no more than WEBSOCKET_QUEUE of them waiting.** Daphne
   queues every message of a client for the application without end; while the application
-  was busy with one (a capture), a client that kept sending filled the server's memory. Past
+  was busy with one, a client that kept sending filled the server's memory. Past
   the limit (a read from the network may bring a few more) the server stops reading from that
   client, and TCP holds it back.
 """

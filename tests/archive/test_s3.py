@@ -82,12 +82,17 @@ def test_saved_pictures_go_to_the_bucket_are_served_to_the_owner_and_deleted(
 
 
 def test_a_byte_range_of_a_jobs_video_is_asked_of_the_bucket_alone(
-    s3_bucket: Any, alice: User, client: Client, settings: LazySettings
+    s3_bucket: Any,
+    alice: User,
+    client: Client,
+    settings: LazySettings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A video player seeks with byte ranges; django-storages' file downloads the whole object
     # first (in 8 MB ranged parts past its threshold), so every seek fetched the whole video.
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
+    from storages.backends.s3 import S3Storage
 
     from accounts.files import STORAGE_ERRORS, stored_range
     from accounts.services import api_token_create
@@ -134,6 +139,15 @@ def test_a_byte_range_of_a_jobs_video_is_asked_of_the_bucket_alone(
     )
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "not_found"
-    # Asking for the range is what fails, before a response could start (not its first read).
+    # Gone between the size and the read (deleted while it played): a 404 too, since asking
+    # for the range is what fails, before a response could start (not its first read).
+    monkeypatch.setattr(S3Storage, "size", lambda self, name: len(data))
     with pytest.raises(STORAGE_ERRORS):
         stored_range(default_storage, path, 0, 100)
+    raced = client.get(
+        f"/api/v1/jobs/{job.pk}/files/video",
+        HTTP_RANGE="bytes=0-99",
+        HTTP_AUTHORIZATION=f"Token {key}",
+    )
+    assert raced.status_code == 404
+    assert raced.json()["error"]["code"] == "not_found"

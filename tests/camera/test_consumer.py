@@ -310,7 +310,7 @@ async def test_live_frames_are_answered_while_a_capture_is_saved(
         assert refused["error"]["code"] == "busy"
         assert refused["capture"] is True
         await communicator.send_to(bytes_data=frame)
-        live = await communicator.receive_json_from(timeout=10)
+        live = await communicator.receive_json_from(timeout=20)
         assert (live["type"], live["frame"]) == ("faces", 2)
     finally:
         release.set()
@@ -347,19 +347,25 @@ async def test_a_capture_that_fails_before_its_analysis_is_answered(
     await communicator.disconnect()
 
 
-async def test_a_capture_under_way_is_saved_when_the_socket_closes(
-    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("limit", [30.0, 0.2])
+async def test_a_capture_under_way_is_saved_when_the_socket_closes_within_a_limit(
+    alice: User,
+    fake_models: FakeClassifier,
+    frame: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: float,
 ) -> None:
     from asgiref.sync import sync_to_async
 
     from camera import services
 
+    monkeypatch.setattr(consumers, "CAPTURE_CLOSE_SECONDS", limit)
     started = threading.Event()
     capture_run = services.frame_capture_run
 
     def slow_capture_run(**kwargs: Any) -> Any:
         started.set()
-        time.sleep(0.5)
+        time.sleep(1.0)
         return capture_run(**kwargs)
 
     monkeypatch.setattr(services, "frame_capture_run", slow_capture_run)
@@ -369,8 +375,41 @@ async def test_a_capture_under_way_is_saved_when_the_socket_closes(
     await communicator.receive_json_from(timeout=20)
     await communicator.send_to(text_data='{"type": "capture", "name": "closing"}')
     assert await asyncio.to_thread(started.wait, 20)
-    await communicator.disconnect(timeout=20)
-    assert await sync_to_async(SavedAnalysis.objects.filter(name="closing").count)() == 1
+    await communicator.disconnect(timeout=40)
+    # Past the limit the capture is given up: its analysis ends in its thread, unsaved.
+    await asyncio.sleep(2.0)
+    saved = await sync_to_async(SavedAnalysis.objects.filter(name="closing").count)()
+    assert saved == (1 if limit > 1 else 0)
+
+
+async def test_a_capture_whose_session_ends_during_its_analysis_is_not_saved(
+    alice: User, fake_models: FakeClassifier, frame: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgiref.sync import sync_to_async
+    from django.contrib.sessions.models import Session
+
+    from camera import services
+
+    entered, release = threading.Event(), threading.Event()
+    capture_run = services.frame_capture_run
+
+    def held_capture_run(**kwargs: Any) -> Any:
+        entered.set()
+        release.wait(20)
+        return capture_run(**kwargs)
+
+    monkeypatch.setattr(services, "frame_capture_run", held_capture_run)
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    await communicator.receive_json_from(timeout=20)
+    await communicator.send_to(text_data='{"type": "capture", "name": "logged out meanwhile"}')
+    assert await asyncio.to_thread(entered.wait, 20)
+    await sync_to_async(Session.objects.all().delete)()  # logged out while it was analysed
+    release.set()
+    assert (await communicator.receive_output(timeout=20))["code"] == 4401
+    assert not await sync_to_async(SavedAnalysis.objects.exists)()
+    await communicator.disconnect()
 
 
 async def test_capture_after_logout_closes_the_socket_and_saves_nothing(
