@@ -252,15 +252,15 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         )
 
     async def _capture(self, name: str) -> None:
-        # The last frame that analysed cleanly: a newer one may not decode.
-        frame = self.last_good_frame
-        if frame is None:
-            await self._error("no_frame", "No frame has arrived yet to capture.", capture=True)
-            return
         try:
             # Saving acts for the user: make sure they have not logged out or revoked the
             # token since the socket opened (and again before the save, below).
             if not await self._authorized_to_save():
+                return
+            # The last frame that analysed cleanly: a newer one may not decode.
+            frame = self.last_good_frame
+            if frame is None:
+                await self._error("no_frame", "No frame has arrived yet to capture.", capture=True)
                 return
             # Whether the saved faces keep signatures follows the consent as it is now.
             await database_sync_to_async(self.user.refresh_from_db)(fields=["identity_enabled"])

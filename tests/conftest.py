@@ -59,6 +59,17 @@ def _media_in_tmp(settings: LazySettings, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _channel_layer_per_test(monkeypatch: Any) -> None:
+    """Every test gets a channel layer of its own. The process keeps one per alias, and
+    channels-redis lets only one event loop receive on it at a time: a socket of the
+    in-process server (asgi_live_server), still closing in that server's loop after its test,
+    made the next test's consumers fail with "Two event loops are trying to receive()"."""
+    from channels.layers import channel_layers
+
+    monkeypatch.setattr(channel_layers, "backends", {})
+
+
+@pytest.fixture(autouse=True)
 def _no_tensorflow_for_stand_ins(request: pytest.FixtureRequest, monkeypatch: Any) -> None:
     """Tests with stand-in models need no TensorFlow: the lanes skip starting its pools (an
     import of several seconds) unless the test runs the real models (marked ``ml``)."""

@@ -274,6 +274,36 @@ async def test_capture_saves_the_latest_frame_to_the_archive(
     await communicator.disconnect()
 
 
+async def _streaming(user: User, frame: bytes) -> WebsocketCommunicator:
+    """A camera socket of ``user``'s verified session, which has had one frame analysed."""
+    from asgiref.sync import sync_to_async
+
+    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(user))
+    await communicator.receive_json_from()
+    await communicator.send_to(bytes_data=frame)
+    assert (await communicator.receive_json_from(timeout=20))["frame"] == 1
+    return communicator
+
+
+def _held(
+    monkeypatch: pytest.MonkeyPatch, step: str, seconds: float
+) -> tuple[threading.Event, threading.Event]:
+    """Hold camera.services' ``step`` until the second event is set (or ``seconds`` pass);
+    the first is set once a call is held."""
+    from camera import services
+
+    entered, release = threading.Event(), threading.Event()
+    original = getattr(services, step)
+
+    def held(**kwargs: Any) -> Any:
+        entered.set()
+        release.wait(seconds)
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, step, held)
+    return entered, release
+
+
 @pytest.mark.parametrize("step", ["frame_capture_run", "frame_capture_save"])
 async def test_live_frames_are_answered_while_a_capture_is_saved(
     alice: User,
@@ -287,21 +317,9 @@ async def test_live_frames_are_answered_while_a_capture_is_saved(
     # own database thread, which Channels also uses before each message.
     from asgiref.sync import sync_to_async
 
-    from camera import services
-
-    entered, release = threading.Event(), threading.Event()
-    held_step = getattr(services, step)
-
-    def held(**kwargs: Any) -> Any:
-        entered.set()
-        release.wait(60)  # longer than the live frame's answer is waited for below
-        return held_step(**kwargs)
-
-    monkeypatch.setattr(services, step, held)
-    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
-    await communicator.receive_json_from()
-    await communicator.send_to(bytes_data=frame)
-    assert (await communicator.receive_json_from(timeout=20))["frame"] == 1
+    # Held longer than the live frame's answer is waited for below.
+    entered, release = _held(monkeypatch, step, 60)
+    communicator = await _streaming(alice, frame)
     try:
         await communicator.send_to(text_data='{"type": "capture", "name": "held"}')
         assert await asyncio.to_thread(entered.wait, 20)
@@ -326,14 +344,9 @@ async def test_a_capture_that_fails_before_its_analysis_is_answered(
 ) -> None:
     # The checks before the analysis (the session, the consent) can fail too (the database
     # gone for a moment): the page must hear of it, or its Capture button stays disabled.
-    from asgiref.sync import sync_to_async
-
     import accounts.websocket
 
-    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
-    await communicator.receive_json_from()
-    await communicator.send_to(bytes_data=frame)
-    await communicator.receive_json_from(timeout=20)
+    communicator = await _streaming(alice, frame)
 
     async def database_down(session: Any, user: Any) -> bool:
         raise ConnectionError("the database is gone")
@@ -357,22 +370,9 @@ async def test_a_capture_under_way_is_saved_when_the_socket_closes_within_a_limi
 ) -> None:
     from asgiref.sync import sync_to_async
 
-    from camera import services
-
     monkeypatch.setattr(consumers, "CAPTURE_CLOSE_SECONDS", limit)
-    started = threading.Event()
-    capture_run = services.frame_capture_run
-
-    def slow_capture_run(**kwargs: Any) -> Any:
-        started.set()
-        time.sleep(1.0)
-        return capture_run(**kwargs)
-
-    monkeypatch.setattr(services, "frame_capture_run", slow_capture_run)
-    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
-    await communicator.receive_json_from()
-    await communicator.send_to(bytes_data=frame)
-    await communicator.receive_json_from(timeout=20)
+    started, _ = _held(monkeypatch, "frame_capture_run", 1.0)  # an analysis of 1 s
+    communicator = await _streaming(alice, frame)
     await communicator.send_to(text_data='{"type": "capture", "name": "closing"}')
     assert await asyncio.to_thread(started.wait, 20)
     await communicator.disconnect(timeout=40)
@@ -388,21 +388,8 @@ async def test_a_capture_whose_session_ends_during_its_analysis_is_not_saved(
     from asgiref.sync import sync_to_async
     from django.contrib.sessions.models import Session
 
-    from camera import services
-
-    entered, release = threading.Event(), threading.Event()
-    capture_run = services.frame_capture_run
-
-    def held_capture_run(**kwargs: Any) -> Any:
-        entered.set()
-        release.wait(20)
-        return capture_run(**kwargs)
-
-    monkeypatch.setattr(services, "frame_capture_run", held_capture_run)
-    communicator, _, _ = await _connect(ORIGIN, await sync_to_async(_session_cookie)(alice))
-    await communicator.receive_json_from()
-    await communicator.send_to(bytes_data=frame)
-    await communicator.receive_json_from(timeout=20)
+    entered, release = _held(monkeypatch, "frame_capture_run", 20)
+    communicator = await _streaming(alice, frame)
     await communicator.send_to(text_data='{"type": "capture", "name": "logged out meanwhile"}')
     assert await asyncio.to_thread(entered.wait, 20)
     await sync_to_async(Session.objects.all().delete)()  # logged out while it was analysed

@@ -280,6 +280,14 @@ def test_a_camera_frame_over_its_limit_is_answered_not_cut_off(
     assert answer["error"]["code"] == "file_too_large"
 
 
+def _video_job(user: User, name: str, size: int, fill: bytes = b"\0") -> tuple[Job, str, str]:
+    """A finished video job of ``user`` whose video is ``size`` bytes of ``fill``: the job, an
+    API key of the user's and the video's stored name."""
+    stored = default_storage.save(f"jobs/{name}", ContentFile(fill * size))
+    job = Job.objects.create(owner=user, kind="video", state="done", files={"video": stored})
+    return job, api_token_create(user=user, name=name).key, stored
+
+
 def _read_offset(path: str) -> int | None:
     """How far this process has read the open file ``path`` (None: it is not open)."""
     for link in Path("/proc/self/fd").iterdir():
@@ -301,9 +309,7 @@ def test_a_download_is_read_no_faster_than_the_client_takes_it(
     # Daphne wrote every part into Twisted's buffer at once.
     monkeypatch.setattr(daphne_limits, "SEND_STALL_SECONDS", 4.0)
     size = 64 * 1024 * 1024
-    name = default_storage.save("jobs/paced.mp4", ContentFile(b"\0" * size))
-    job = Job.objects.create(owner=alice, kind="video", state="done", files={"video": name})
-    key = api_token_create(user=alice, name="download").key
+    job, key, name = _video_job(alice, "paced.mp4", size)
     path = default_storage.path(name)
     parts = urlsplit(asgi_live_server)
     with socket.socket() as sock:
@@ -329,9 +335,7 @@ def test_a_download_is_read_no_faster_than_the_client_takes_it(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_head_request_gets_the_headers_alone(asgi_live_server: str, alice: User) -> None:
-    name = default_storage.save("jobs/head.mp4", ContentFile(b"\0" * (1024 * 1024)))
-    job = Job.objects.create(owner=alice, kind="video", state="done", files={"video": name})
-    key = api_token_create(user=alice, name="head").key
+    job, key, _ = _video_job(alice, "head.mp4", 1024 * 1024)
     answer = _answer(
         asgi_live_server,
         f"HEAD /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -448,9 +452,7 @@ def test_a_download_that_fails_midway_is_cut_off_and_the_server_goes_on(
         return next_block(blocks)
 
     monkeypatch.setattr(accounts.files, "_next_block", failing_next_block)
-    name = default_storage.save("jobs/broken.mp4", ContentFile(b"\1" * (2 * 1024 * 1024)))
-    job = Job.objects.create(owner=alice, kind="video", state="done", files={"video": name})
-    key = api_token_create(user=alice, name="broken").key
+    job, key, _ = _video_job(alice, "broken.mp4", 2 * 1024 * 1024, b"\1")
     for _ in range(2):
         started = time.monotonic()
         answer = _answer(
