@@ -255,7 +255,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
         try:
             # Saving acts for the user: make sure they have not logged out or revoked the
             # token since the socket opened (and again before the save, below).
-            if not await self._authorized_to_save():
+            if not await self.still_authorized(0):
                 return
             # The last frame that analysed cleanly: a newer one may not decode.
             frame = self.last_good_frame
@@ -267,7 +267,7 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             captured = await sync_to_async(services.frame_capture_run, thread_sensitive=False)(
                 owner=self.user, data=frame, detector=self.detector
             )
-            if not await self._authorized_to_save():
+            if not await self.still_authorized(0):
                 return
             # Not on the socket's own thread, where every frame's dispatch would wait for it.
             save = database_sync_to_async(services.frame_capture_save, thread_sensitive=False)
@@ -276,12 +276,6 @@ class CameraConsumer(AsyncWebsocketConsumer, ReauthorizingSocket):
             await self._failed(exc, "The frame could not be saved.", capture=True)
             return
         await self._send({"type": "saved", "analysis_id": saved.pk, "name": saved.name})
-
-    async def _authorized_to_save(self) -> bool:
-        if await self.scope["still_authorized"]():
-            return True
-        await self.close(code=CLOSE_UNAUTHORIZED)
-        return False
 
     async def _failed(self, exc: Exception, message: str, **extra: Any) -> None:
         """Answer a failed frame or capture: with the error's own code where the client can

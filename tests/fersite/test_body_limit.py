@@ -288,6 +288,17 @@ def _video_job(user: User, name: str, size: int, fill: bytes = b"\0") -> tuple[J
     return job, api_token_create(user=user, name=name).key, stored
 
 
+def _video_answer(url: str, job: Job, key: str, method: str = "GET") -> tuple[bytes, bytes]:
+    """The head and body of the server's answer to ``method`` on ``job``'s video, as sent."""
+    answer = _answer(
+        url,
+        f"{method} /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Token {key}\r\nConnection: close\r\n\r\n".encode(),
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
 def _read_offset(path: str) -> int | None:
     """How far this process has read the open file ``path`` (None: it is not open)."""
     for link in Path("/proc/self/fd").iterdir():
@@ -336,12 +347,7 @@ def test_a_download_is_read_no_faster_than_the_client_takes_it(
 @pytest.mark.django_db(transaction=True)
 def test_a_head_request_gets_the_headers_alone(asgi_live_server: str, alice: User) -> None:
     job, key, _ = _video_job(alice, "head.mp4", 1024 * 1024)
-    answer = _answer(
-        asgi_live_server,
-        f"HEAD /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: Token {key}\r\nConnection: close\r\n\r\n".encode(),
-    )
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = _video_answer(asgi_live_server, job, key, "HEAD")
     assert head.startswith(b"HTTP/1.1 200")
     assert b"Content-Length: 1048576" in head
     assert body == b""
@@ -455,12 +461,7 @@ def test_a_download_that_fails_midway_is_cut_off_and_the_server_goes_on(
     job, key, _ = _video_job(alice, "broken.mp4", 2 * 1024 * 1024, b"\1")
     for _ in range(2):
         started = time.monotonic()
-        answer = _answer(
-            asgi_live_server,
-            f"GET /api/v1/jobs/{job.pk}/files/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Token {key}\r\n\r\n".encode(),
-        )
-        head, _, body = answer.partition(b"\r\n\r\n")
+        head, body = _video_answer(asgi_live_server, job, key)
         assert head.startswith(b"HTTP/1.1 200")
         assert b"Content-Length: 2097152" in head
         assert len(body) < 2 * 1024 * 1024  # short, and closed: the client can tell
