@@ -63,6 +63,37 @@ def test_the_chosen_weights_favour_the_member_that_knows() -> None:
     assert weights[1] > weights[0]
 
 
+def test_the_weight_search_scores_each_point_as_the_pipeline_combines_it() -> None:
+    # The search averages the views once and scores many points together; every point must
+    # score as the pipeline's own combination through every view does.
+    rng = np.random.default_rng(16)
+    truth = _random_probabilities(600, seed=17, sharpness=3.0)
+    labels = _labelled(truth, seed=18)
+    members = np.stack(
+        [
+            np.stack(
+                [
+                    weight * truth + (1 - weight) * _random_probabilities(600, seed=seed + view)
+                    for view in range(3)
+                ],
+                axis=1,
+            )
+            for weight, seed in ((0.6, 20), (0.4, 30), (0.2, 40), (0.0, 50))
+        ]
+    )
+    members = members[rng.permutation(4)]
+    best: tuple[float, float] | None = None
+    chosen: tuple[float, ...] = ()
+    for parts in calibration._shares(5, 4):
+        weights = tuple(part / 5 for part in parts)
+        scored = calibration.figures(calibration.combined(members, weights), labels)
+        key = (round((scored.top1 + scored.macro_recall) / 2, 9), -scored.nll)
+        if best is None or key > best:
+            best, chosen = key, weights
+    assert calibration.choose_weights(members, labels, step=0.2) == chosen
+    assert sum(chosen) == pytest.approx(1.0)
+
+
 def test_the_ensemble_averages_its_members_with_their_weights() -> None:
     happy = FakeClassifier()
     sad = FakeClassifier({name: (0.7 if name == "sad" else 0.05) for name in EMOTIONS})
