@@ -28,6 +28,8 @@ NETWORKS = {
     "better on PublicTest (its model card is in models/fer-resnet-3/)",
     "fer-resnet-4": "fer-resnet-3's recipe trained again from another seed, so that two networks "
     "that make different mistakes can be averaged (its model card is in models/fer-resnet-4/)",
+    "fer-resnet-5": "the same recipe from a third seed, on the faces as today's detector frames "
+    "them (its model card is in models/fer-resnet-5/)",
 }
 
 

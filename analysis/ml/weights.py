@@ -85,7 +85,7 @@ def mtcnn_model() -> WeightFile:
 # Our own emotion networks, made by manage.py emotion_train: each is committed in the folder of
 # models/ that bears its name, with its manifest and model card, so it is read from there
 # wherever ML_MODELS_DIR points.
-OUR_NETWORKS = ("fer-resnet", "fer-resnet-2", "fer-resnet-3", "fer-resnet-4")
+OUR_NETWORKS = ("fer-resnet", "fer-resnet-2", "fer-resnet-3", "fer-resnet-4", "fer-resnet-5")
 REPOSITORY_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
