@@ -109,7 +109,8 @@ SEARCH_BLOCK = 512
 def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple[float, ...]:
     """The weights (a grid over the simplex, ``step`` apart) whose ensemble has the best mean
     of top-1 and macro recall: the analysis promises both, so neither is traded away for the
-    other; between equals, the lower negative log-likelihood, and between those, the first in
+    other; between equals, the lower negative log-likelihood (to 1e-12: nearer is the noise of
+    the order of a sum, as between a network and its copy), and between those, the first in
     lexicographic order. A member may get weight 0 (it is then left out).
 
     Every point of the grid is tried (230,230 for seven members at 0.05), a block at a time.
@@ -117,6 +118,8 @@ def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple
     is the weighted average of each member's mean over the views: the views are averaged once
     here, and a point costs one product of its weights with faces x 7 x members."""
     count, faces = members.shape[:2]
+    if faces == 0:
+        raise ValueError("No faces to choose the weights on")
     ticks = round(1 / step)
     averaged = members.mean(axis=2)
     averaged /= averaged.sum(axis=-1, keepdims=True)
@@ -139,7 +142,7 @@ def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple
         # Counts of right answers: equal values are exactly equal once rounded.
         objective = np.round((right.mean(axis=1) + recall) / 2, 9)
         picked = (weights @ truth) / weights.sum(axis=1, keepdims=True)
-        nll = -np.log(np.clip(picked, 1e-12, None)).mean(axis=1)
+        nll = np.round(-np.log(np.clip(picked, 1e-12, None)).mean(axis=1), 12)
         top = objective.max()
         # Among the best, the least loss; argmin takes the first of equals.
         index = int(np.argmin(np.where(objective == top, nll, np.inf)))

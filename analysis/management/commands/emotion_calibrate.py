@@ -96,8 +96,10 @@ class Command(BaseCommand):
         # the faces are halved at random, each half is read with the choice made on the other
         # half, and the figures are those of all the faces read so. (Measured on one half
         # only, a choice among this many weightings is noisy: one point either way.)
-        final = fitted(found)
         halves = [found & (np.arange(len(faces)) % 2 == half) for half in (0, 1)]
+        if not all(half.any() for half in halves):
+            raise CommandError("Too few faces were found to halve: give a larger --limit.")
+        final = fitted(found)
         # The choice made on each half, which reads the other.
         choices = [fitted(half) for half in halves]
 

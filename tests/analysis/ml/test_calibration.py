@@ -63,9 +63,14 @@ def test_the_chosen_weights_favour_the_member_that_knows() -> None:
     assert weights[1] > weights[0]
 
 
-def test_the_weight_search_scores_each_point_as_the_pipeline_combines_it() -> None:
+@pytest.mark.parametrize("block", [512, 5])
+def test_the_weight_search_scores_each_point_as_the_pipeline_combines_it(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
     # The search averages the views once and scores many points together; every point must
-    # score as the pipeline's own combination through every view does.
+    # score as the pipeline's own combination through every view does, and ties (here a member
+    # given twice) go to the first point in order, across blocks too (5 points a block).
+    monkeypatch.setattr(calibration, "SEARCH_BLOCK", block)
     rng = np.random.default_rng(16)
     truth = _random_probabilities(600, seed=17, sharpness=3.0)
     labels = _labelled(truth, seed=18)
@@ -82,16 +87,19 @@ def test_the_weight_search_scores_each_point_as_the_pipeline_combines_it() -> No
         ]
     )
     members = members[rng.permutation(4)]
+    members = np.concatenate([members, members[:1]])
     best: tuple[float, float] | None = None
     chosen: tuple[float, ...] = ()
-    for parts in calibration._shares(5, 4):
+    for parts in calibration._shares(5, len(members)):
         weights = tuple(part / 5 for part in parts)
         scored = calibration.figures(calibration.combined(members, weights), labels)
-        key = (round((scored.top1 + scored.macro_recall) / 2, 9), -scored.nll)
+        key = (round((scored.top1 + scored.macro_recall) / 2, 9), -round(scored.nll, 12))
         if best is None or key > best:
             best, chosen = key, weights
     assert calibration.choose_weights(members, labels, step=0.2) == chosen
     assert sum(chosen) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="No faces"):
+        calibration.choose_weights(members[:, :0], labels[:0])
 
 
 def test_the_ensemble_averages_its_members_with_their_weights() -> None:
@@ -197,7 +205,7 @@ def test_members_that_each_add_a_little_are_left_out_only_within_the_tolerance()
 def test_the_calibrate_command_chooses_on_every_face_and_cross_fits_its_figures(
     tmp_path: Path,
 ) -> None:
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
 
     from tests.analysis.ml.test_training import DATA
 
@@ -218,6 +226,11 @@ def test_the_calibrate_command_chooses_on_every_face_and_cross_fits_its_figures(
     for figures in chosen["figures"].values():
         assert 0.0 <= figures["top1"] <= 1.0
         assert tuple(figures["recall"]) == EMOTIONS
+    # One face cannot be halved: a clear error, and the file is left as it was.
+    before = out.read_text()
+    with pytest.raises(CommandError, match="larger --limit"):
+        call_command("emotion_calibrate", data=DATA, out=out, limit=1, passes=4, stdout=None)
+    assert out.read_text() == before
 
 
 def test_cross_fitting_reads_each_half_with_the_choice_made_on_the_other() -> None:
