@@ -28,8 +28,8 @@ NETWORKS = {
     "better on PublicTest (its model card is in models/fer-resnet-3/)",
     "fer-resnet-4": "fer-resnet-3's recipe trained again from another seed, so that two networks "
     "that make different mistakes can be averaged (its model card is in models/fer-resnet-4/)",
-    "fer-resnet-5": "the same recipe from a third seed, on the faces as today's detector frames "
-    "them (its model card is in models/fer-resnet-5/)",
+    "fer-resnet-5": "fer-resnet-3's recipe from a third seed, on the faces as today's detector "
+    "frames them (its model card is in models/fer-resnet-5/)",
 }
 
 
@@ -39,7 +39,9 @@ def _models_ready() -> bool:
         members = default_ensemble().members
     except OSError:
         return False
-    return {MODEL_KEYS[name] for name in members} <= loaded_models()
+    # Keys are "name", or "lane:name" for a model loaded once per lane.
+    loaded = {key.rsplit(":", 1)[-1] for key in loaded_models()}
+    return {MODEL_KEYS[name] for name in members} <= loaded
 
 
 def _model_card() -> dict[str, object]:

@@ -127,6 +127,10 @@ def enhancer(name: str, *, models_dir: Path, threads: int = 2) -> Enhancer | Non
 MODEL_KEYS = {"fer": "emotion", "face-api": "expression", **{name: name for name in OUR_NETWORKS}}
 # The networks an ensemble can be made of.
 NETWORKS = tuple(MODEL_KEYS)
+# Networks run by a TensorFlow Lite interpreter, which serves one thread at a time: each lane
+# loads its own, so that a camera frame never waits for a video's batch, and the interpreter's
+# threads are its lane's (their count and priority).
+PER_LANE_NETWORKS = frozenset({"fer"})
 EMOTION_MODELS = ("ensemble", *NETWORKS)
 
 
@@ -213,7 +217,10 @@ def emotion_ensemble(
 
     loading = {"fer": load_fer, "face-api": load_face_api}
     loading |= {name: functools.partial(load_ours, name) for name in OUR_NETWORKS}
-    members = [get_model(MODEL_KEYS[name], loading[name]) for name in names]
+    members = [
+        get_model(MODEL_KEYS[name], loading[name], per_lane=name in PER_LANE_NETWORKS)
+        for name in names
+    ]
     return Ensemble(members, weights, temperatures)
 
 

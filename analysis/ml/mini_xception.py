@@ -68,7 +68,8 @@ class MiniXceptionClassifier:
         self._input = interpreter.get_input_details()[0]["index"]
         self._output = interpreter.get_output_details()[0]["index"]
         self._batch = 0
-        # One interpreter, its buffers sized for one batch at a time.
+        # Each lane has its own classifier, but callers outside the lanes (commands, tests)
+        # share one: an interpreter, its buffers sized for one batch, runs one call at a time.
         self._lock = threading.Lock()
 
     def _run(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -93,10 +94,21 @@ class MiniXceptionClassifier:
         self.predict(np.zeros((1, self.input_size, self.input_size), dtype=np.float32))
 
 
+# Each lane loads its own interpreter (analysis.ml.loaders.PER_LANE_NETWORKS): the model is
+# converted once per process, by the first.
+_converting = threading.Lock()
+
+
 def _as_tflite(path: str, side: int) -> bytes:
     """fer's Keras model converted for TensorFlow Lite, with an open batch dimension (about 2 s,
-    as the model loads: nothing converted is written beside the weights). Ten crops take about
+    once per process: nothing converted is written beside the weights). Ten crops take about
     2 ms there, against 8-10 ms through a traced Keras graph, with the same scores to 1e-6."""
+    with _converting:
+        return _converted(path, side)
+
+
+@functools.cache
+def _converted(path: str, side: int) -> bytes:
     import keras
     import tensorflow as tf
 

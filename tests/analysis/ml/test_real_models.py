@@ -119,6 +119,22 @@ def test_the_warm_up_loads_the_detectors_and_the_default_ensembles_networks() ->
     assert {"live:blazeface", "interactive:blazeface", "live:mtcnn"} <= loaded_models()
 
 
+def test_a_network_that_tensorflow_lite_runs_is_loaded_once_per_lane() -> None:
+    from analysis.services import INTERACTIVE, LIVE, in_lane
+
+    def member(name: str) -> object:
+        (loaded,) = loaders.emotion_classifier(name, models_dir=settings.ML_MODELS_DIR).members
+        return loaded
+
+    # fer's network is a TensorFlow Lite interpreter: one per lane, so that a camera frame
+    # never waits for another lane's call. Our PyTorch networks are shared.
+    assert in_lane(LIVE, lambda: member("fer")) is not in_lane(INTERACTIVE, lambda: member("fer"))
+    assert in_lane(LIVE, lambda: member("fer")) is in_lane(LIVE, lambda: member("fer"))
+    assert in_lane(LIVE, lambda: member("fer-resnet-5")) is in_lane(
+        INTERACTIVE, lambda: member("fer-resnet-5")
+    )
+
+
 def _matches(found: list[Any], box: list[float]) -> bool:
     from analysis.ml.types import Box
 
