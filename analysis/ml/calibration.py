@@ -109,9 +109,10 @@ SEARCH_BLOCK = 512
 def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple[float, ...]:
     """The weights (a grid over the simplex, ``step`` apart) whose ensemble has the best mean
     of top-1 and macro recall: the analysis promises both, so neither is traded away for the
-    other; between equals, the lower negative log-likelihood (to 1e-12: nearer is the noise of
-    the order of a sum, as between a network and its copy), and between those, the first in
-    lexicographic order. A member may get weight 0 (it is then left out).
+    other; between equals, the lowest negative log-likelihood, where any within ``NLL_EQUAL``
+    of the lowest counts as the lowest (nearer is the noise of the order of a sum, as between a
+    network and its copy), and of those the first in lexicographic order. A member may get
+    weight 0 (it is then left out).
 
     Every point of the grid is tried (230,230 for seven members at 0.05), a block at a time.
     Before a temperature, the pipeline's mean over the views of the weighted average per view
@@ -132,7 +133,8 @@ def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple
     classes = (labels[:, None] == np.array(present)[None, :]).astype(np.float64)
     grid = np.array(list(_shares(ticks, count)), dtype=np.float64) / ticks
     mixed = np.empty((min(SEARCH_BLOCK, len(grid)), flat.shape[1]))
-    best: tuple[float, float, int] | None = None
+    objective = np.empty(len(grid))
+    nll = np.empty(len(grid))
     for start in range(0, len(grid), SEARCH_BLOCK):
         weights = grid[start : start + SEARCH_BLOCK]
         block = mixed[: len(weights)]
@@ -140,17 +142,22 @@ def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple
         right = block.reshape(len(weights), faces, -1).argmax(axis=-1) == labels
         recall = ((right @ classes) / classes.sum(axis=0)).mean(axis=1)
         # Counts of right answers: equal values are exactly equal once rounded.
-        objective = np.round((right.mean(axis=1) + recall) / 2, 9)
+        objective[start : start + len(weights)] = np.round((right.mean(axis=1) + recall) / 2, 9)
         picked = (weights @ truth) / weights.sum(axis=1, keepdims=True)
-        nll = np.round(-np.log(np.clip(picked, 1e-12, None)).mean(axis=1), 12)
-        top = objective.max()
-        # Among the best, the least loss; argmin takes the first of equals.
-        index = int(np.argmin(np.where(objective == top, nll, np.inf)))
-        key = (float(top), -float(nll[index]))
-        if best is None or key > best[:2]:
-            best = (*key, start + index)
-    assert best is not None  # noqa: S101 - the grid always has a point
-    return tuple(float(weight) for weight in grid[best[2]])
+        nll[start : start + len(weights)] = -np.log(np.clip(picked, 1e-12, None)).mean(axis=1)
+    return tuple(float(weight) for weight in grid[_first_best(objective, nll)])
+
+
+# Negative log-likelihoods this close are taken as equal by the weight search.
+NLL_EQUAL = 1e-12
+
+
+def _first_best(objective: Scores, nll: Scores) -> int:
+    """The first point with the best objective and, among those, a likelihood loss within
+    NLL_EQUAL of their lowest."""
+    best = objective == objective.max()
+    lowest = nll[best].min()
+    return int(np.flatnonzero(best & (nll <= lowest + NLL_EQUAL))[0])
 
 
 # A network stays in the ensemble only if leaving it out costs more than this in the objective

@@ -98,7 +98,10 @@ class Command(BaseCommand):
         # only, a choice among this many weightings is noisy: one point either way.)
         halves = [found & (np.arange(len(faces)) % 2 == half) for half in (0, 1)]
         if not all(half.any() for half in halves):
-            raise CommandError("Too few faces were found to halve: give a larger --limit.")
+            raise CommandError(
+                f"A face was found in {int(found.sum())} of {len(faces)} pictures: too few to "
+                "halve; give a larger --limit, or check --data."
+            )
         final = fitted(found)
         # The choice made on each half, which reads the other.
         choices = [fitted(half) for half in halves]

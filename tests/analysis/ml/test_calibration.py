@@ -88,18 +88,43 @@ def test_the_weight_search_scores_each_point_as_the_pipeline_combines_it(
     )
     members = members[rng.permutation(4)]
     members = np.concatenate([members, members[:1]])
-    best: tuple[float, float] | None = None
-    chosen: tuple[float, ...] = ()
+    points, objectives, losses = [], [], []
     for parts in calibration._shares(5, len(members)):
         weights = tuple(part / 5 for part in parts)
         scored = calibration.figures(calibration.combined(members, weights), labels)
-        key = (round((scored.top1 + scored.macro_recall) / 2, 9), -round(scored.nll, 12))
-        if best is None or key > best:
-            best, chosen = key, weights
+        points.append(weights)
+        objectives.append(round((scored.top1 + scored.macro_recall) / 2, 9))
+        losses.append(scored.nll)
+    top = max(objectives)
+    lowest = min(
+        loss for objective, loss in zip(objectives, losses, strict=True) if objective == top
+    )
+    chosen = next(
+        point
+        for point, objective, loss in zip(points, objectives, losses, strict=True)
+        if objective == top and loss <= lowest + calibration.NLL_EQUAL
+    )
+    # The member given twice (first and last) makes a tie, which goes to the first point.
+    assert chosen[0] == 0.0
     assert calibration.choose_weights(members, labels, step=0.2) == chosen
     assert sum(chosen) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="No faces"):
         calibration.choose_weights(members[:, :0], labels[:0])
+
+
+def test_between_equal_objectives_the_lower_likelihood_loss_decides() -> None:
+    # A network and its sharpened copy rank the emotions alike, so every mix of them has the
+    # same top-1 and macro recall; the labels follow the first, so the loss tells them apart.
+    truth = _random_probabilities(2000, seed=60, sharpness=2.0)
+    labels = _labelled(truth, seed=61)
+    members = np.stack([truth, calibrated(truth, 0.4)])[:, :, None, :]
+    points = [(part / 4, 1 - part / 4) for part in range(5)]
+    scored = [calibration.figures(calibration.combined(members, point), labels) for point in points]
+    assert len({round(s.top1, 9) for s in scored}) == 1
+    assert len({round(s.macro_recall, 9) for s in scored}) == 1
+    least = min(range(len(points)), key=lambda index: scored[index].nll)
+    assert least != 0  # not merely the first point
+    assert calibration.choose_weights(members, labels, step=0.25) == points[least]
 
 
 def test_the_ensemble_averages_its_members_with_their_weights() -> None:
@@ -228,7 +253,7 @@ def test_the_calibrate_command_chooses_on_every_face_and_cross_fits_its_figures(
         assert tuple(figures["recall"]) == EMOTIONS
     # One face cannot be halved: a clear error, and the file is left as it was.
     before = out.read_text()
-    with pytest.raises(CommandError, match="larger --limit"):
+    with pytest.raises(CommandError, match="too few to halve"):
         call_command("emotion_calibrate", data=DATA, out=out, limit=1, passes=4, stdout=None)
     assert out.read_text() == before
 

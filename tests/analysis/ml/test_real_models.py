@@ -120,10 +120,14 @@ def test_the_warm_up_loads_the_detectors_and_the_default_ensembles_networks() ->
 
 
 def test_a_network_that_tensorflow_lite_runs_is_loaded_once_per_lane() -> None:
+    from analysis.ml.registry import lane_threads
     from analysis.services import INTERACTIVE, LIVE, in_lane
 
     def member(name: str) -> object:
-        (loaded,) = loaders.emotion_classifier(name, models_dir=settings.ML_MODELS_DIR).members
+        # With its lane's threads, as the app loads it (the instance stays for the session).
+        (loaded,) = loaders.emotion_classifier(
+            name, models_dir=settings.ML_MODELS_DIR, threads=lane_threads(settings.ML_THREADS)
+        ).members
         return loaded
 
     # fer's network is a TensorFlow Lite interpreter: one per lane, so that a camera frame
