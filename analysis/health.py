@@ -7,20 +7,18 @@ from dataclasses import asdict
 from django.conf import settings
 
 from analysis.ml.loaders import default_ensemble
-from analysis.ml.registry import lanes_stats, loaded_models
+from analysis.ml.registry import is_loaded, lanes_stats
 from analysis.ml.weights import all_weights
 
 
 def models_status() -> dict[str, object]:
-    loaded = loaded_models()
     weights = [
         {
             "key": weight.key,
             "model": weight.model,
             "required": weight.required,
             "present": weight.present,
-            # Keys are "name", "name:file" or, for a model loaded once per lane, "lane:name".
-            "loaded": any(weight.key in key.split(":") for key in loaded),
+            "loaded": is_loaded(weight.key),
             "source": weight.source,
         }
         for weight in all_weights(settings.ML_MODELS_DIR)

